@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mpklink.ko loads, creates /dev/mpklink with the documented mode, refuses
+ * to unload while the device is open, and unloads and reloads cleanly.
+ *
+ * tools/vm loads the module before the tests; MPKLINK_KO names the file so
+ * the reload test can load it again.  The unload test runs last.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+
+#define DEVICE "/dev/mpklink"
+#define MISC_MAJOR 10
+
+static int read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+static int delete_module(const char *name, int flags)
+{
+	return syscall(__NR_delete_module, name, flags);
+}
+
+static int load_module(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = syscall(__NR_finit_module, fd, "", 0);
+	close(fd);
+	return ret;
+}
+
+TEST(module_is_live)
+{
+	char state[32];
+
+	ASSERT_EQ(0, read_file("/sys/module/mpklink/initstate", state,
+			       sizeof(state)));
+	EXPECT_STREQ("live\n", state);
+}
+
+TEST(device_is_misc_char_device_mode_0666)
+{
+	char dev[32], expect[32];
+	struct stat st;
+
+	ASSERT_EQ(0, stat(DEVICE, &st));
+	EXPECT_TRUE(S_ISCHR(st.st_mode));
+	EXPECT_EQ(0666, st.st_mode & 07777);
+	EXPECT_EQ(MISC_MAJOR, major(st.st_rdev));
+	ASSERT_EQ(0, read_file("/sys/class/misc/mpklink/dev", dev, sizeof(dev)));
+	snprintf(expect, sizeof(expect), "%u:%u\n", major(st.st_rdev),
+		 minor(st.st_rdev));
+	EXPECT_STREQ(expect, dev);
+}
+
+TEST(unknown_ioctl_is_enotty)
+{
+	int fd = open(DEVICE, O_RDWR | O_CLOEXEC);
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, ioctl(fd, _IO('x', 0xfe), 0));
+	EXPECT_EQ(ENOTTY, errno);
+	close(fd);
+}
+
+TEST(unload_refused_while_device_open)
+{
+	int fd = open(DEVICE, O_RDWR | O_CLOEXEC);
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, delete_module("mpklink", O_NONBLOCK));
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	close(fd);
+	EXPECT_EQ(0, access("/sys/module/mpklink", F_OK));
+}
+
+TEST(unload_then_reload)
+{
+	const char *ko = getenv("MPKLINK_KO");
+	struct stat st;
+
+	if (!ko)
+		SKIP(return, "MPKLINK_KO not set: cannot reload the module");
+	ASSERT_EQ(0, delete_module("mpklink", O_NONBLOCK));
+	EXPECT_EQ(-1, stat(DEVICE, &st));
+	EXPECT_EQ(ENOENT, errno);
+	EXPECT_EQ(-1, access("/sys/module/mpklink", F_OK));
+	ASSERT_EQ(0, load_module(ko)) TH_LOG("finit_module(%s): %s", ko,
+					     strerror(errno));
+	ASSERT_EQ(0, stat(DEVICE, &st));
+	EXPECT_EQ(0666, st.st_mode & 07777);
+}
+
+TEST_HARNESS_MAIN

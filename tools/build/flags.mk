@@ -1,0 +1,38 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Compiler settings shared by every userspace Makefile (library, tools,
+# selftests, bench), so that each of them also builds on its own with
+# "make -C DIR".  Included, never run.
+
+MPKLINK_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/../..)
+BUILD ?= $(MPKLINK_TOP)/build
+MPKLINK_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mpklink
+
+CC ?= cc
+# Warnings are errors in every userspace build (Documentation/testing.md).
+WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	    -Wmissing-prototypes -Wformat=2 -Wvla
+CFLAGS ?= -O2 -g
+MPKLINK_CFLAGS := $(WARNINGS) -D_GNU_SOURCE -fno-strict-aliasing \
+		  -I$(MPKLINK_TOP)/kmod/include/uapi \
+		  -I$(MPKLINK_TOP)/libmpkshm/include
+
+# kselftest.h and kselftest_harness.h, extracted from Debian's
+# linux-source-6.1 by the top-level Makefile (target ext).  Included with
+# -isystem: they are not -Wextra clean, and they are not ours to fix.
+KSFT_INCLUDE := $(BUILD)/ext/kselftest
+
+# Test programs are single translation units whose harness macros
+# (FIXTURE_SETUP, ...) define non-static functions: prototypes buy nothing.
+TEST_CFLAGS := -std=gnu11 $(MPKLINK_CFLAGS) -Wno-missing-prototypes \
+	       -isystem $(KSFT_INCLUDE) -MMD -MP
+
+# The library as built by libmpkshm/Makefile.
+LIBMPKSHM_DIR := $(BUILD)/libmpkshm
+LIBMPKSHM_A := $(LIBMPKSHM_DIR)/libmpkshm.a
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif

@@ -19,9 +19,10 @@ struct pkey_fault {
 	void *addr;
 };
 
-static sigjmp_buf pkey_fault_jmp;
-static volatile sig_atomic_t pkey_fault_armed;
-static struct pkey_fault pkey_fault_seen;
+/* Per thread: tests fault in several threads at once. */
+static __thread sigjmp_buf pkey_fault_jmp;
+static __thread volatile sig_atomic_t pkey_fault_armed;
+static __thread struct pkey_fault pkey_fault_seen;
 
 static inline uint32_t pkey_fault_rdpkru(void)
 {
@@ -111,6 +112,25 @@ static __attribute__((noinline, unused)) int
 pkey_fault_read(volatile int *p, struct pkey_fault *fault)
 {
 	return PKEY_FAULT_TRY(fault, (void)*p);
+}
+
+/* Byte-sized variants, for addresses that are not int-aligned. */
+static __attribute__((noinline, unused)) int
+pkey_fault_write_byte(volatile char *p, char value, struct pkey_fault *fault)
+{
+	return PKEY_FAULT_TRY(fault, *p = value);
+}
+
+static __attribute__((noinline, unused)) int
+pkey_fault_read_byte(volatile char *p, struct pkey_fault *fault)
+{
+	return PKEY_FAULT_TRY(fault, (void)*p);
+}
+
+/* PKRU bits of @pkey: 0 open, 1 access-disabled, 2 write-disabled, 3 both. */
+static inline unsigned int pkey_fault_pkru_bits(int pkey)
+{
+	return (pkey_fault_rdpkru() >> (2 * pkey)) & 3;
 }
 
 #endif /* MPKLINK_SELFTEST_PKEY_FAULT_H */

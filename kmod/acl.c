@@ -1,0 +1,322 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Access control: a channel's grants, and attestation of the process that
+ * asks to attach (credentials, executable digest, cgroup).
+ *
+ * A grant matches when every field its principal names matches; a member's
+ * rights are the union of the rights of every matching grant.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/cgroup.h>
+#include <linux/cred.h>
+#include <linux/file.h>
+#include <linux/sched/mm.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "compat.h"
+#include "mpklink.h"
+
+/*
+ * A cgroup v2 path as grants name it: "/", or "/" followed by components
+ * separated by single slashes, none of them "." or "..", no trailing slash,
+ * no control characters.  So one path has one spelling, and matching by
+ * prefix means "this cgroup or below it".
+ */
+static bool mpklink_cgroup_path_valid(const char *path, size_t len)
+{
+	const char *comp = path + 1;
+	size_t i;
+
+	if (len == 0 || path[0] != '/')
+		return false;
+	if (len == 1)
+		return true;
+	for (i = 1; i <= len; i++) {
+		if (i < len && path[i] != '/') {
+			if ((unsigned char)path[i] < 0x20 || path[i] == 0x7f)
+				return false;
+			continue;
+		}
+		/* path[i] ends the component starting at comp. */
+		if (path + i == comp)
+			return false;	/* empty: "//" or a trailing "/" */
+		if (!strncmp(comp, ".", path + i - comp) ||
+		    !strncmp(comp, "..", path + i - comp))
+			return false;
+		comp = path + i + 1;
+	}
+	return true;
+}
+
+int mpklink_principal_from_user(struct mpklink_principal_k *out,
+				const struct mpklink_principal *in)
+{
+	struct user_namespace *ns = current_user_ns();
+	size_t len;
+
+	memset(out, 0, sizeof(*out));
+	if (!in->match || in->match & ~MPKLINK_MATCH_ALL || in->reserved)
+		return -EINVAL;
+	out->match = in->match;
+
+	/* Fields the principal does not name must be zero. */
+	if (in->match & MPKLINK_MATCH_UID) {
+		out->uid = make_kuid(ns, in->uid);
+		if (!uid_valid(out->uid))
+			return -EINVAL;
+	} else if (in->uid) {
+		return -EINVAL;
+	}
+	if (in->match & MPKLINK_MATCH_GID) {
+		out->gid = make_kgid(ns, in->gid);
+		if (!gid_valid(out->gid))
+			return -EINVAL;
+	} else if (in->gid) {
+		return -EINVAL;
+	}
+	if (in->match & MPKLINK_MATCH_EXE)
+		memcpy(out->exe_sha256, in->exe_sha256, MPKLINK_SHA256_SIZE);
+	else if (memchr_inv(in->exe_sha256, 0, MPKLINK_SHA256_SIZE))
+		return -EINVAL;
+
+	len = strnlen(in->cgroup, MPKLINK_CGROUP_PATH_MAX);
+	if (len == MPKLINK_CGROUP_PATH_MAX)
+		return -EINVAL;
+	if (memchr_inv(in->cgroup + len, 0, MPKLINK_CGROUP_PATH_MAX - len))
+		return -EINVAL;
+	if (in->match & MPKLINK_MATCH_CGROUP) {
+		if (!mpklink_cgroup_path_valid(in->cgroup, len))
+			return -EINVAL;
+		memcpy(out->cgroup, in->cgroup, len);
+	} else if (len) {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void mpklink_principal_to_user(struct mpklink_principal *out,
+			       const struct mpklink_principal_k *in)
+{
+	struct user_namespace *ns = current_user_ns();
+
+	memset(out, 0, sizeof(*out));
+	out->match = in->match;
+	if (in->match & MPKLINK_MATCH_UID)
+		out->uid = from_kuid_munged(ns, in->uid);
+	if (in->match & MPKLINK_MATCH_GID)
+		out->gid = from_kgid_munged(ns, in->gid);
+	memcpy(out->exe_sha256, in->exe_sha256, MPKLINK_SHA256_SIZE);
+	strscpy(out->cgroup, in->cgroup, sizeof(out->cgroup));
+}
+
+static bool mpklink_principal_equal(const struct mpklink_principal_k *a,
+				    const struct mpklink_principal_k *b)
+{
+	/* Unnamed fields are zeroed by mpklink_principal_from_user(). */
+	return a->match == b->match && uid_eq(a->uid, b->uid) &&
+	       gid_eq(a->gid, b->gid) &&
+	       !memcmp(a->exe_sha256, b->exe_sha256, MPKLINK_SHA256_SIZE) &&
+	       !strcmp(a->cgroup, b->cgroup);
+}
+
+/*
+ * Attests the calling process.  A digest or cgroup path that cannot be
+ * found only makes grants that name one fail to match.
+ */
+int mpklink_attest_current(struct mpklink_attestation *att)
+{
+	struct file *exe = NULL;
+	struct cgroup *cgrp;
+	int len;
+
+	memset(att, 0, sizeof(*att));
+	att->euid = current_euid();
+	att->egid = current_egid();
+
+	if (current->mm)
+		exe = mpklink_get_exe_file(current->mm);
+	if (exe) {
+		att->exe_known = !mpklink_exe_digest(exe, att->exe_sha256);
+		fput(exe);
+	}
+	if (fatal_signal_pending(current))
+		return -EINTR;
+
+	/* The path from the root of the hierarchy, whatever our namespace. */
+	rcu_read_lock();
+	cgrp = task_dfl_cgroup(current);
+	len = cgroup_path(cgrp, att->cgroup, sizeof(att->cgroup));
+	rcu_read_unlock();
+	if (len < 0 || len >= (int)sizeof(att->cgroup))
+		att->cgroup[0] = '\0';
+	return 0;
+}
+
+static bool mpklink_cgroup_within(const char *path, const char *ancestor)
+{
+	size_t len = strlen(ancestor);
+
+	if (!path[0])
+		return false;
+	if (len == 1)	/* "/" */
+		return true;
+	return !strncmp(path, ancestor, len) &&
+	       (path[len] == '\0' || path[len] == '/');
+}
+
+/* Must run in the attaching task: the gid check reads its credentials. */
+bool mpklink_principal_matches(const struct mpklink_principal_k *p,
+			       const struct mpklink_attestation *att)
+{
+	if ((p->match & MPKLINK_MATCH_UID) && !uid_eq(att->euid, p->uid))
+		return false;
+	if ((p->match & MPKLINK_MATCH_GID) && !in_egroup_p(p->gid))
+		return false;
+	if ((p->match & MPKLINK_MATCH_EXE) &&
+	    (!att->exe_known ||
+	     memcmp(att->exe_sha256, p->exe_sha256, MPKLINK_SHA256_SIZE)))
+		return false;
+	if ((p->match & MPKLINK_MATCH_CGROUP) &&
+	    !mpklink_cgroup_within(att->cgroup, p->cgroup))
+		return false;
+	return true;
+}
+
+static struct mpklink_grant_entry *
+mpklink_grant_find(struct mpklink_channel *ch,
+		   const struct mpklink_principal_k *p)
+{
+	struct mpklink_grant_entry *g;
+
+	lockdep_assert_held(&ch->lock);
+	list_for_each_entry(g, &ch->grants, node)
+		if (mpklink_principal_equal(&g->principal, p))
+			return g;
+	return NULL;
+}
+
+/* Adds a grant, or sets the rights of the grant with an equal principal. */
+int mpklink_grant_set(struct mpklink_channel *ch,
+		      const struct mpklink_grant *req)
+{
+	struct mpklink_grant_entry *g, *new;
+	int err;
+
+	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
+	if (!new)
+		return -ENOMEM;
+	err = mpklink_principal_from_user(&new->principal, &req->principal);
+	if (err) {
+		kfree(new);
+		return err;
+	}
+	new->rights = req->rights;
+	new->has_pubkey = req->flags & MPKLINK_GRANT_PUBKEY;
+	memcpy(new->pubkey, req->pubkey, MPKLINK_PUBKEY_SIZE);
+
+	mutex_lock(&ch->lock);
+	if (ch->destroyed) {
+		err = -ENOENT;
+		goto out;
+	}
+	g = mpklink_grant_find(ch, &new->principal);
+	if (g) {
+		g->rights = new->rights;
+		g->has_pubkey = new->has_pubkey;
+		memcpy(g->pubkey, new->pubkey, MPKLINK_PUBKEY_SIZE);
+		goto out;
+	}
+	if (ch->nr_grants >= mpklink_max_grants) {
+		err = -ENOSPC;
+		goto out;
+	}
+	list_add_tail(&new->node, &ch->grants);
+	ch->nr_grants++;
+	new = NULL;
+out:
+	mutex_unlock(&ch->lock);
+	kfree(new);
+	return err;
+}
+
+int mpklink_grant_remove(struct mpklink_channel *ch,
+			 const struct mpklink_grant *req)
+{
+	struct mpklink_principal_k p;
+	struct mpklink_grant_entry *g;
+	int err;
+
+	err = mpklink_principal_from_user(&p, &req->principal);
+	if (err)
+		return err;
+	mutex_lock(&ch->lock);
+	g = ch->destroyed ? NULL : mpklink_grant_find(ch, &p);
+	if (g) {
+		list_del(&g->node);
+		ch->nr_grants--;
+	}
+	mutex_unlock(&ch->lock);
+	if (!g)
+		return -ENOENT;
+	kfree(g);
+	return 0;
+}
+
+int mpklink_grant_list(struct mpklink_channel *ch,
+		       struct mpklink_grant __user *entries, u32 *count)
+{
+	struct mpklink_grant_entry *g;
+	struct mpklink_grant *out;
+	u32 room, n = 0;
+
+	mutex_lock(&ch->lock);
+	room = min(*count, ch->nr_grants);
+	out = mpklink_listing_alloc(room, sizeof(*out));
+	if (room && !out) {
+		mutex_unlock(&ch->lock);
+		return -ENOMEM;
+	}
+	list_for_each_entry(g, &ch->grants, node) {
+		if (n < room) {
+			struct mpklink_grant *e = &out[n];
+
+			e->size = sizeof(*e);
+			e->flags = g->has_pubkey ? MPKLINK_GRANT_PUBKEY : 0;
+			e->rights = g->rights;
+			strscpy(e->name, ch->name, sizeof(e->name));
+			mpklink_principal_to_user(&e->principal, &g->principal);
+			memcpy(e->pubkey, g->pubkey, MPKLINK_PUBKEY_SIZE);
+		}
+		n++;
+	}
+	mutex_unlock(&ch->lock);
+	*count = n;
+	return mpklink_listing_copy_out(entries, out, room, sizeof(*out));
+}
+
+/*
+ * The rights @att earns on @ch (0: none).  *@with_pubkey is the first
+ * matching grant that carries a public key, for the member's record.
+ */
+u32 mpklink_grants_match(struct mpklink_channel *ch,
+			 const struct mpklink_attestation *att,
+			 const struct mpklink_grant_entry **with_pubkey)
+{
+	struct mpklink_grant_entry *g;
+	u32 rights = 0;
+
+	lockdep_assert_held(&ch->lock);
+	*with_pubkey = NULL;
+	list_for_each_entry(g, &ch->grants, node) {
+		if (!mpklink_principal_matches(&g->principal, att))
+			continue;
+		rights |= g->rights;
+		if (g->has_pubkey && !*with_pubkey)
+			*with_pubkey = g;
+	}
+	return rights;
+}

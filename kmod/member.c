@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Members: attaching to a channel, and the channel fd that represents the
+ * membership.
+ *
+ * A member is bound to the address space that attached: its fd is
+ * close-on-exec, and used from any other process (passed over a socket,
+ * kept across exec) every operation but close fails with EACCES.  The
+ * member ends when its fd and every mapping of it are gone.
+ */
+
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/mount.h>
+#include <linux/pid.h>
+#include <linux/pseudo_fs.h>
+#include <linux/ratelimit.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "mpklink.h"
+
+#define MPKLINK_FS_MAGIC	0x4d504b4c	/* "MPKL" */
+
+/*
+ * A private pseudo file system, never mounted where userspace could see
+ * it, provides one inode per member: the address_space its mappings live in.
+ */
+static struct vfsmount *mpklink_mnt;
+
+static int mpklink_fs_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, MPKLINK_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+static struct file_system_type mpklink_fs_type = {
+	.name = "mpklink",
+	.init_fs_context = mpklink_fs_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+int mpklink_fs_init(void)
+{
+	mpklink_mnt = kern_mount(&mpklink_fs_type);
+	return PTR_ERR_OR_ZERO(mpklink_mnt);
+}
+
+void mpklink_fs_exit(void)
+{
+	kern_unmount(mpklink_mnt);
+}
+
+static atomic64_t mpklink_next_member_id = ATOMIC64_INIT(0);
+static DEFINE_RATELIMIT_STATE(mpklink_deny_ratelimit, 5 * HZ, 10);
+
+/* Any thread of the calling process being traced. */
+static bool mpklink_current_traced(void)
+{
+	struct task_struct *t;
+	bool traced = false;
+
+	rcu_read_lock();
+	for_each_thread(current, t) {
+		if (t->ptrace) {
+			traced = true;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return traced;
+}
+
+static void mpklink_log_denial(struct mpklink_channel *ch,
+			       const struct mpklink_attestation *att)
+{
+	char comm[TASK_COMM_LEN];
+
+	atomic64_inc(&ch->denials);
+	atomic64_inc(&mpklink_stats.denials);
+	if (!__ratelimit(&mpklink_deny_ratelimit))
+		return;
+	get_task_comm(comm, current);
+	pr_notice("attach to channel %s denied: pid %d comm %s uid %u\n",
+		  ch->name, task_tgid_vnr(current), comm,
+		  from_kuid(&init_user_ns, att->euid));
+}
+
+static int mpklink_free_slot(struct mpklink_channel *ch)
+{
+	u32 i;
+
+	for (i = 0; i < ch->max_members; i++)
+		if (!ch->slots[i].member)
+			return i;
+	return -EUSERS;
+}
+
+/* Joins @member to its channel; called with no lock held. */
+static int mpklink_member_join(struct mpklink_member *member,
+			       const struct mpklink_attestation *att)
+{
+	struct mpklink_channel *ch = member->channel;
+	const struct mpklink_grant_entry *keyed;
+	int slot, err;
+
+	mutex_lock(&ch->lock);
+	if (ch->destroyed) {
+		err = -ENOENT;
+		goto out;
+	}
+	/* Again: grants may have changed while we took the key. */
+	member->rights = mpklink_grants_match(ch, att, &keyed);
+	if (!member->rights) {
+		mpklink_log_denial(ch, att);
+		err = -EACCES;
+		goto out;
+	}
+	if (keyed) {
+		member->has_pubkey = true;
+		memcpy(member->pubkey, keyed->pubkey, MPKLINK_PUBKEY_SIZE);
+	}
+	slot = mpklink_free_slot(ch);
+	if (slot < 0) {
+		err = slot;
+		goto out;
+	}
+	member->slot = slot;
+	err = mpklink_slot_fill(ch, slot, member,
+				member->rights & MPKLINK_RIGHT_WRITE);
+	if (err)
+		goto out;
+	list_add_tail(&member->node, &ch->members);
+	ch->nr_members++;
+	mpklink_dir_set_slot(ch, slot, member->id, member->rights);
+	atomic64_inc(&ch->attaches);
+	atomic64_inc(&mpklink_stats.attaches);
+	atomic_inc(&mpklink_stats.members);
+out:
+	mutex_unlock(&ch->lock);
+	return err;
+}
+
+static void mpklink_member_leave(struct mpklink_member *member)
+{
+	struct mpklink_channel *ch = member->channel;
+
+	mutex_lock(&ch->lock);
+	list_del(&member->node);
+	ch->nr_members--;
+	mpklink_dir_set_slot(ch, member->slot, 0, 0);
+	mpklink_slot_empty(ch, member->slot);
+	mutex_unlock(&ch->lock);
+	atomic_dec(&mpklink_stats.members);
+	mpklink_mm_key_put(member->mmk, member->pkey);
+}
+
+static void mpklink_member_free(struct mpklink_member *member)
+{
+	if (member->inode)
+		iput(member->inode);
+	put_pid(member->tgid);
+	if (member->mmk)
+		mpklink_mm_put(member->mmk);
+	mpklink_channel_put(member->channel);
+	kfree(member);
+}
+
+static int mpklink_chan_release(struct inode *inode, struct file *file)
+{
+	struct mpklink_member *member = file->private_data;
+
+	mpklink_member_leave(member);
+	mpklink_member_free(member);
+	return 0;
+}
+
+static void mpklink_fill_info(const struct mpklink_member *member,
+			      struct mpklink_attach *out)
+{
+	const struct mpklink_channel *ch = member->channel;
+
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	strscpy(out->name, ch->name, sizeof(out->name));
+	out->pkey = member->pkey;
+	out->rights = member->rights;
+	out->slot = member->slot;
+	out->max_members = ch->max_members;
+	out->segment_size = ch->segment_size;
+	out->member_id = member->id;
+	out->map_size = ch->map_size;
+	out->slot_size = ch->slot_size;
+}
+
+static bool mpklink_attach_req_valid(const struct mpklink_attach *req)
+{
+	if (req->flags & ~MPKLINK_ATTACH_SHARE_PKEY ||
+	    memchr_inv(req->reserved, 0, sizeof(req->reserved)))
+		return false;
+	if (req->flags & MPKLINK_ATTACH_SHARE_PKEY && req->pkey < 0)
+		return false;
+	return true;
+}
+
+static const struct file_operations mpklink_chan_fops;
+
+int mpklink_attach(struct mpklink_attach __user *uarg)
+{
+	struct mpklink_attestation *att = NULL;
+	const struct mpklink_grant_entry *keyed;
+	struct mpklink_member *member;
+	struct mpklink_channel *ch;
+	struct mpklink_attach req;
+	struct file *file;
+	u32 rights;
+	int fd, err;
+
+	err = mpklink_copy_arg(&req, sizeof(req), uarg);
+	if (err)
+		return err;
+	if (!mpklink_attach_req_valid(&req))
+		return -EINVAL;
+	ch = mpklink_channel_find(req.name);
+	if (IS_ERR(ch))
+		return PTR_ERR(ch);
+
+	member = kzalloc(sizeof(*member), GFP_KERNEL_ACCOUNT);
+	if (!member) {
+		mpklink_channel_put(ch);
+		return -ENOMEM;
+	}
+	member->channel = ch;		/* the lookup's reference */
+	member->pkey = -1;
+	INIT_LIST_HEAD(&member->node);
+
+	/* A tracer could read the channel through this process. */
+	if (mpklink_current_traced()) {
+		err = -EPERM;
+		goto err_free;
+	}
+	att = kmalloc(sizeof(*att), GFP_KERNEL);
+	if (!att) {
+		err = -ENOMEM;
+		goto err_free;
+	}
+	err = mpklink_attest_current(att);
+	if (err)
+		goto err_free;
+
+	/* Refuse before taking a key, which costs every thread a PKRU write. */
+	mutex_lock(&ch->lock);
+	rights = ch->destroyed ? 0 : mpklink_grants_match(ch, att, &keyed);
+	if (!rights && !ch->destroyed)
+		mpklink_log_denial(ch, att);
+	err = ch->destroyed ? -ENOENT : rights ? 0 : -EACCES;
+	mutex_unlock(&ch->lock);
+	if (err)
+		goto err_free;
+
+	member->uid = att->euid;
+	member->gid = att->egid;
+	memcpy(member->exe_sha256, att->exe_sha256, MPKLINK_SHA256_SIZE);
+	member->tgid = get_pid(task_tgid(current));
+	member->id = atomic64_inc_return(&mpklink_next_member_id);
+	member->mmk = mpklink_mm_get_current();
+	if (IS_ERR(member->mmk)) {
+		err = PTR_ERR(member->mmk);
+		member->mmk = NULL;
+		goto err_free;
+	}
+	member->inode = alloc_anon_inode(mpklink_mnt->mnt_sb);
+	if (IS_ERR(member->inode)) {
+		err = PTR_ERR(member->inode);
+		member->inode = NULL;
+		goto err_free;
+	}
+	member->pkey = mpklink_mm_key_get(member->mmk,
+					  req.flags & MPKLINK_ATTACH_SHARE_PKEY ?
+					  req.pkey : -1);
+	if (member->pkey < -1) {
+		err = member->pkey;
+		member->pkey = -1;
+		goto err_free;
+	}
+
+	err = mpklink_member_join(member, att);
+	if (err)
+		goto err_key;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		err = fd;
+		goto err_leave;
+	}
+	file = anon_inode_getfile("[mpklink]", &mpklink_chan_fops, member,
+				  O_RDWR);
+	if (IS_ERR(file)) {
+		err = PTR_ERR(file);
+		put_unused_fd(fd);
+		goto err_leave;
+	}
+	/* Mappings go into the member's own address_space. */
+	file->f_mapping = member->inode->i_mapping;
+
+	mpklink_fill_info(member, &req);
+	if (copy_to_user(uarg, &req, sizeof(req))) {
+		put_unused_fd(fd);
+		fput(file);	/* its release leaves the channel */
+		kfree(att);
+		return -EFAULT;
+	}
+	fd_install(fd, file);
+	kfree(att);
+	return fd;
+
+err_leave:
+	mpklink_member_leave(member);
+	goto err_free;
+err_key:
+	mpklink_mm_key_put(member->mmk, member->pkey);
+err_free:
+	kfree(att);
+	mpklink_member_free(member);
+	return err;
+}
+
+/*
+ * Copies up to *@count live members of @ch to @entries and sets *@count to
+ * their number.  @self marks the caller's own membership, if any.
+ */
+int mpklink_members_list(struct mpklink_channel *ch,
+			 const struct mpklink_member *self,
+			 struct mpklink_member_info __user *entries, u32 *count)
+{
+	struct user_namespace *ns = current_user_ns();
+	struct mpklink_member_info *out;
+	struct mpklink_member *m;
+	u32 room, n = 0;
+
+	mutex_lock(&ch->lock);
+	room = min(*count, ch->nr_members);
+	out = mpklink_listing_alloc(room, sizeof(*out));
+	if (room && !out) {
+		mutex_unlock(&ch->lock);
+		return -ENOMEM;
+	}
+	list_for_each_entry(m, &ch->members, node) {
+		if (n < room) {
+			struct mpklink_member_info *e = &out[n];
+
+			e->member_id = m->id;
+			e->slot = m->slot;
+			e->pid = pid_vnr(m->tgid);
+			e->uid = from_kuid_munged(ns, m->uid);
+			e->gid = from_kgid_munged(ns, m->gid);
+			e->rights = m->rights;
+			e->pkey = m->pkey;
+			if (m->has_pubkey)
+				e->flags |= MPKLINK_MEMBER_PUBKEY;
+			if (m == self)
+				e->flags |= MPKLINK_MEMBER_SELF;
+			memcpy(e->exe_sha256, m->exe_sha256, MPKLINK_SHA256_SIZE);
+			memcpy(e->pubkey, m->pubkey, MPKLINK_PUBKEY_SIZE);
+		}
+		n++;
+	}
+	mutex_unlock(&ch->lock);
+	*count = n;
+	return mpklink_listing_copy_out(entries, out, room, sizeof(*out));
+}
+
+static long mpklink_chan_ioc_info(struct mpklink_member *member,
+				  struct mpklink_attach __user *uarg)
+{
+	struct mpklink_attach req;
+	int err;
+
+	err = mpklink_copy_arg(&req, sizeof(req), uarg);
+	if (err)
+		return err;
+	if (req.flags)
+		return -EINVAL;
+	mpklink_fill_info(member, &req);
+	return copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+}
+
+static long mpklink_chan_ioc_members(struct mpklink_member *member,
+				     struct mpklink_listing __user *uarg)
+{
+	struct mpklink_listing req;
+	int err;
+
+	err = mpklink_copy_arg(&req, sizeof(req), uarg);
+	if (err)
+		return err;
+	err = mpklink_listing_check(&req, sizeof(struct mpklink_member_info),
+				    false);
+	if (err)
+		return err;
+	err = mpklink_members_list(member->channel, member,
+				   u64_to_user_ptr(req.entries), &req.count);
+	if (err)
+		return err;
+	return put_user(req.count, &uarg->count);
+}
+
+static long mpklink_chan_ioctl(struct file *file, unsigned int cmd,
+			       unsigned long arg)
+{
+	struct mpklink_member *member = file->private_data;
+
+	if (current->mm != mpklink_mm_struct(member->mmk))
+		return -EACCES;
+	switch (cmd) {
+	case MPKLINK_CHAN_IOC_INFO:
+		return mpklink_chan_ioc_info(member, (void __user *)arg);
+	case MPKLINK_CHAN_IOC_MEMBERS:
+		return mpklink_chan_ioc_members(member, (void __user *)arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations mpklink_chan_fops = {
+	.owner = THIS_MODULE,
+	.release = mpklink_chan_release,
+	.mmap = mpklink_mmap,
+	.unlocked_ioctl = mpklink_chan_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * mpklink internals shared between the module's files.
+ *
+ * Objects and who holds them (Documentation/design.md has the picture):
+ *
+ *   channel   kref: one for the registry (dropped at destroy), one per
+ *             member, one per lookup in progress.
+ *   member    one per attach; lives as long as its channel fd's struct
+ *             file, which every mapping of it also holds, so a member
+ *             outlives all of its mappings.  Owns its slot's pages and
+ *             holds references on its channel and its mpklink_mm.
+ *   mpklink_mm  one per address space with members; refcount: one per
+ *             member.  Holds the mm_struct (mmgrab) and the protection keys
+ *             allocated there for mpklink.
+ *
+ * Lock order, outermost first:
+ *   mpklink_registry_lock > channel->lock > channel->slots_rwsem
+ *   mpklink_mm->lock > mmap_lock
+ *   mmap_lock > channel->slots_rwsem		(page faults)
+ *   channel->lock > i_mmap_rwsem			(zapping mappings)
+ * channel->lock is never held while taking mmap_lock.
+ */
+#ifndef MPKLINK_H
+#define MPKLINK_H
+
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mm_types.h>
+#include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/types.h>
+#include <linux/uidgid.h>
+#include <uapi/linux/mpklink.h>
+
+struct file;
+struct inode;
+struct pid;
+
+/* Module parameters (main.c). */
+extern unsigned int mpklink_max_channels;
+extern unsigned long mpklink_max_segment_size;
+extern unsigned int mpklink_default_members;
+extern unsigned int mpklink_max_grants;
+
+/* Module-wide counters, shown in debugfs. */
+struct mpklink_stats {
+	atomic_long_t pages;		/* channel pages allocated now */
+	atomic_t channels;
+	atomic_t members;
+	atomic64_t attaches;
+	atomic64_t denials;
+};
+
+extern struct mpklink_stats mpklink_stats;
+
+/* main.c: ioctl arguments. */
+int mpklink_copy_arg(void *karg, size_t size, const void __user *uarg);
+int mpklink_listing_check(struct mpklink_listing *req, size_t entry_size,
+			  bool named);
+void *mpklink_listing_alloc(u32 room, size_t entry_size);
+int mpklink_listing_copy_out(void __user *dst, void *buf, u32 room,
+			     size_t entry_size);
+
+/* --- acl.c: grants and attestation --------------------------------------- */
+
+/* A principal in kernel form: ids translated, strings validated. */
+struct mpklink_principal_k {
+	u32 match;
+	kuid_t uid;
+	kgid_t gid;
+	u8 exe_sha256[MPKLINK_SHA256_SIZE];
+	char cgroup[MPKLINK_CGROUP_PATH_MAX];
+};
+
+struct mpklink_grant_entry {
+	struct list_head node;		/* in channel->grants */
+	struct mpklink_principal_k principal;
+	u32 rights;
+	bool has_pubkey;
+	u8 pubkey[MPKLINK_PUBKEY_SIZE];
+};
+
+/* What the kernel found out about the attaching process. */
+struct mpklink_attestation {
+	kuid_t euid;
+	kgid_t egid;
+	bool exe_known;
+	u8 exe_sha256[MPKLINK_SHA256_SIZE];
+	char cgroup[MPKLINK_CGROUP_PATH_MAX];
+};
+
+int mpklink_principal_from_user(struct mpklink_principal_k *out,
+				const struct mpklink_principal *in);
+void mpklink_principal_to_user(struct mpklink_principal *out,
+			       const struct mpklink_principal_k *in);
+int mpklink_attest_current(struct mpklink_attestation *att);
+bool mpklink_principal_matches(const struct mpklink_principal_k *p,
+			       const struct mpklink_attestation *att);
+
+/* --- exe_digest.c ---------------------------------------------------------- */
+
+int mpklink_exe_digest_init(void);
+void mpklink_exe_digest_exit(void);
+int mpklink_exe_digest(struct file *file, u8 digest[MPKLINK_SHA256_SIZE]);
+
+/* --- channel.c ------------------------------------------------------------- */
+
+struct mpklink_member;
+
+struct mpklink_slot {
+	struct mpklink_member *member;	/* NULL: free */
+	struct page **pages;		/* control page, then the segment */
+	unsigned long nr_pages;
+};
+
+struct mpklink_channel {
+	struct kref ref;
+	struct list_head node;		/* in the registry */
+	char name[MPKLINK_NAME_MAX];
+	u64 segment_size;
+	u64 slot_size;			/* control page + segment */
+	u64 map_size;			/* directory + every slot */
+	u32 max_members;
+	u32 flags;			/* MPKLINK_CREATE_* */
+
+	struct mutex lock;		/* everything below but slots' pages */
+	bool destroyed;
+	struct list_head grants;
+	unsigned int nr_grants;
+	struct list_head members;
+	unsigned int nr_members;
+	atomic64_t attaches;
+	atomic64_t denials;
+
+	/* Faults read slots[].pages under it; attach and detach write. */
+	struct rw_semaphore slots_rwsem;
+	struct mpklink_slot *slots;	/* max_members of them */
+	struct page *dir_page;
+};
+
+int mpklink_channel_create(const struct mpklink_create *req);
+int mpklink_channel_destroy(const char *name);
+struct mpklink_channel *mpklink_channel_lookup(const char *name);
+struct mpklink_channel *mpklink_channel_find(char *name);
+void mpklink_channel_put(struct mpklink_channel *ch);
+int mpklink_channel_list(struct mpklink_channel_info __user *entries,
+			 u32 *count);
+void mpklink_channels_destroy_all(void);
+int mpklink_name_from_user(char *name, const char *in);
+
+int mpklink_slot_fill(struct mpklink_channel *ch, u32 slot,
+		      struct mpklink_member *member, bool with_segment);
+void mpklink_slot_empty(struct mpklink_channel *ch, u32 slot);
+struct page *mpklink_channel_page(struct mpklink_channel *ch,
+				  const struct mpklink_member *member,
+				  pgoff_t pgoff);
+void mpklink_dir_set_slot(struct mpklink_channel *ch, u32 slot,
+			  u64 member_id, u32 rights);
+
+int mpklink_grant_set(struct mpklink_channel *ch,
+		      const struct mpklink_grant *req);
+int mpklink_grant_remove(struct mpklink_channel *ch,
+			 const struct mpklink_grant *req);
+int mpklink_grant_list(struct mpklink_channel *ch,
+		       struct mpklink_grant __user *entries, u32 *count);
+u32 mpklink_grants_match(struct mpklink_channel *ch,
+			 const struct mpklink_attestation *att,
+			 const struct mpklink_grant_entry **with_pubkey);
+
+/* --- pkru.c: protection keys of attached processes ------------------------ */
+
+struct mpklink_mm;
+
+int mpklink_pkru_init(void);
+void mpklink_pkru_exit(void);
+struct mpklink_mm *mpklink_mm_get_current(void);
+void mpklink_mm_put(struct mpklink_mm *mmk);
+struct mm_struct *mpklink_mm_struct(const struct mpklink_mm *mmk);
+int mpklink_mm_key_get(struct mpklink_mm *mmk, int share);
+void mpklink_mm_key_put(struct mpklink_mm *mmk, int pkey);
+
+/* --- member.c: attach and the channel fd ---------------------------------- */
+
+struct mpklink_member {
+	struct mpklink_channel *channel;	/* holds a reference */
+	struct list_head node;			/* in channel->members */
+	struct mpklink_mm *mmk;			/* holds a reference */
+	struct inode *inode;			/* its mappings' address space */
+	struct pid *tgid;
+	u64 id;
+	u32 slot;
+	u32 rights;
+	int pkey;				/* -1: no PKU */
+	kuid_t uid;
+	kgid_t gid;
+	u8 exe_sha256[MPKLINK_SHA256_SIZE];
+	bool has_pubkey;
+	u8 pubkey[MPKLINK_PUBKEY_SIZE];
+};
+
+int mpklink_attach(struct mpklink_attach __user *uarg);
+int mpklink_members_list(struct mpklink_channel *ch,
+			 const struct mpklink_member *self,
+			 struct mpklink_member_info __user *entries, u32 *count);
+int mpklink_fs_init(void);
+void mpklink_fs_exit(void);
+
+/* --- mapping.c ------------------------------------------------------------ */
+
+int mpklink_mmap(struct file *file, struct vm_area_struct *vma);
+void mpklink_zap_range(struct mpklink_channel *ch, u64 offset, u64 len);
+
+/* --- debugfs.c ------------------------------------------------------------ */
+
+void mpklink_debugfs_init(void);
+void mpklink_debugfs_exit(void);
+
+#endif /* MPKLINK_H */

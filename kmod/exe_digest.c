@@ -6,15 +6,17 @@
  * it, through the kernel crypto API.  Hashing a large binary at every
  * attach would be slow, so digests are cached per inode together with what
  * identifies the file's contents: device, inode number and generation,
- * size, mtime and ctime.  Any write changes mtime and ctime, so a changed
- * file is hashed again; a file that changes while it is hashed is not
- * cached and its digest is not trusted.
+ * size, mtime, ctime and, where the file system keeps one, its change
+ * counter (i_version), which does not depend on timestamp granularity.  Any
+ * write changes them, so a changed file is hashed again; a file that
+ * changes while it is hashed is not cached and its digest is not trusted.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <crypto/hash.h>
 #include <linux/fs.h>
+#include <linux/iversion.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/sched/signal.h>
@@ -33,6 +35,7 @@ struct mpklink_file_version {
 	loff_t size;
 	struct timespec64 mtime;
 	struct timespec64 ctime;
+	u64 change;			/* i_version, or 0 */
 };
 
 struct mpklink_digest_entry {
@@ -56,6 +59,8 @@ static void mpklink_file_version(struct inode *inode,
 	v->size = i_size_read(inode);
 	v->mtime = mpklink_inode_mtime(inode);
 	v->ctime = inode_get_ctime(inode);
+	if (IS_I_VERSION(inode))
+		v->change = inode_query_iversion(inode);
 }
 
 static bool mpklink_file_version_eq(const struct mpklink_file_version *a,
@@ -64,7 +69,7 @@ static bool mpklink_file_version_eq(const struct mpklink_file_version *a,
 	return a->dev == b->dev && a->ino == b->ino &&
 	       a->generation == b->generation && a->size == b->size &&
 	       timespec64_equal(&a->mtime, &b->mtime) &&
-	       timespec64_equal(&a->ctime, &b->ctime);
+	       timespec64_equal(&a->ctime, &b->ctime) && a->change == b->change;
 }
 
 static int mpklink_hash_file(struct file *file, u8 *digest)

@@ -4,7 +4,9 @@
  * asks to attach (credentials, executable digest, cgroup).
  *
  * A grant matches when every field its principal names matches; a member's
- * rights are the union of the rights of every matching grant.
+ * rights are the union of the rights of every matching grant.  Members keep
+ * their attestation, so when grants change each live member is matched
+ * again, and one that lost any right is revoked.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -13,6 +15,7 @@
 #include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/sched/mm.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -134,6 +137,7 @@ int mpklink_attest_current(struct mpklink_attestation *att)
 	int len;
 
 	memset(att, 0, sizeof(*att));
+	att->cred = current_cred();
 	att->euid = current_euid();
 	att->egid = current_egid();
 
@@ -168,13 +172,27 @@ static bool mpklink_cgroup_within(const char *path, const char *ancestor)
 	       (path[len] == '\0' || path[len] == '/');
 }
 
-/* Must run in the attaching task: the gid check reads its credentials. */
+/* in_egroup_p() for credentials other than the current task's. */
+static bool mpklink_cred_in_egroup(const struct cred *cred, kgid_t gid)
+{
+	const struct group_info *groups = cred->group_info;
+	int i;
+
+	if (gid_eq(cred->egid, gid))
+		return true;
+	for (i = 0; i < groups->ngroups; i++)
+		if (gid_eq(groups->gid[i], gid))
+			return true;
+	return false;
+}
+
 bool mpklink_principal_matches(const struct mpklink_principal_k *p,
 			       const struct mpklink_attestation *att)
 {
 	if ((p->match & MPKLINK_MATCH_UID) && !uid_eq(att->euid, p->uid))
 		return false;
-	if ((p->match & MPKLINK_MATCH_GID) && !in_egroup_p(p->gid))
+	if ((p->match & MPKLINK_MATCH_GID) &&
+	    !mpklink_cred_in_egroup(att->cred, p->gid))
 		return false;
 	if ((p->match & MPKLINK_MATCH_EXE) &&
 	    (!att->exe_known ||
@@ -199,11 +217,36 @@ mpklink_grant_find(struct mpklink_channel *ch,
 	return NULL;
 }
 
+/*
+ * Revokes every live member of @ch whose attestation no longer earns all of
+ * its rights, onto @revoked; the caller finishes them after dropping the
+ * channel's lock.  A member whose rights grew keeps the ones it has: the
+ * new rights come with its next attach.
+ */
+void mpklink_grants_changed(struct mpklink_channel *ch,
+			    struct list_head *revoked)
+{
+	const struct mpklink_grant_entry *keyed;
+	struct mpklink_member *m;
+	u32 rights;
+
+	lockdep_assert_held(&ch->lock);
+	list_for_each_entry(m, &ch->members, node) {
+		if (m->revoked)
+			continue;
+		rights = mpklink_grants_match(ch, m->att, &keyed);
+		if (m->rights & ~rights &&
+		    mpklink_member_revoke(m, MPKLINK_REVOKED_GRANT))
+			list_add_tail(&m->revoke_node, revoked);
+	}
+}
+
 /* Adds a grant, or sets the rights of the grant with an equal principal. */
 int mpklink_grant_set(struct mpklink_channel *ch,
 		      const struct mpklink_grant *req)
 {
 	struct mpklink_grant_entry *g, *new;
+	LIST_HEAD(revoked);
 	int err;
 
 	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
@@ -228,6 +271,7 @@ int mpklink_grant_set(struct mpklink_channel *ch,
 		g->rights = new->rights;
 		g->has_pubkey = new->has_pubkey;
 		memcpy(g->pubkey, new->pubkey, MPKLINK_PUBKEY_SIZE);
+		mpklink_grants_changed(ch, &revoked);
 		goto out;
 	}
 	if (ch->nr_grants >= mpklink_max_grants) {
@@ -239,6 +283,7 @@ int mpklink_grant_set(struct mpklink_channel *ch,
 	new = NULL;
 out:
 	mutex_unlock(&ch->lock);
+	mpklink_members_finish_revoke(&revoked);
 	kfree(new);
 	return err;
 }
@@ -248,6 +293,7 @@ int mpklink_grant_remove(struct mpklink_channel *ch,
 {
 	struct mpklink_principal_k p;
 	struct mpklink_grant_entry *g;
+	LIST_HEAD(revoked);
 	int err;
 
 	err = mpklink_principal_from_user(&p, &req->principal);
@@ -258,8 +304,10 @@ int mpklink_grant_remove(struct mpklink_channel *ch,
 	if (g) {
 		list_del(&g->node);
 		ch->nr_grants--;
+		mpklink_grants_changed(ch, &revoked);
 	}
 	mutex_unlock(&ch->lock);
+	mpklink_members_finish_revoke(&revoked);
 	if (!g)
 		return -ENOENT;
 	kfree(g);
@@ -319,4 +367,21 @@ u32 mpklink_grants_match(struct mpklink_channel *ch,
 			*with_pubkey = g;
 	}
 	return rights;
+}
+
+void mpklink_grant_show(struct seq_file *m, const struct mpklink_grant_entry *g)
+{
+	const struct mpklink_principal_k *p = &g->principal;
+
+	seq_printf(m, "  grant rights %s%s", g->rights & MPKLINK_RIGHT_READ ? "r" : "",
+		   g->rights & MPKLINK_RIGHT_WRITE ? "w" : "");
+	if (p->match & MPKLINK_MATCH_UID)
+		seq_printf(m, " uid %u", from_kuid(&init_user_ns, p->uid));
+	if (p->match & MPKLINK_MATCH_GID)
+		seq_printf(m, " gid %u", from_kgid(&init_user_ns, p->gid));
+	if (p->match & MPKLINK_MATCH_EXE)
+		seq_printf(m, " sha256 %*phN", MPKLINK_SHA256_SIZE, p->exe_sha256);
+	if (p->match & MPKLINK_MATCH_CGROUP)
+		seq_printf(m, " cgroup %s", p->cgroup);
+	seq_puts(m, g->has_pubkey ? " pubkey\n" : "\n");
 }

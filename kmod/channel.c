@@ -12,6 +12,7 @@
 #include <linux/ctype.h>
 #include <linux/gfp.h>
 #include <linux/mm.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
@@ -180,41 +181,59 @@ int mpklink_channel_create(const struct mpklink_create *req)
 	return err;
 }
 
-/* Unlinks @ch from the registry and drops the registry's reference. */
-static void mpklink_channel_unlink(struct mpklink_channel *ch)
+/*
+ * Unlinks @ch from the registry and revokes its members onto @revoked; the
+ * caller drops the registry's reference and finishes the revocations.
+ */
+static void mpklink_channel_unlink(struct mpklink_channel *ch,
+				   struct list_head *revoked)
 {
+	struct mpklink_member *m;
+
 	lockdep_assert_held(&mpklink_registry_lock);
 	list_del(&ch->node);
 	mpklink_nr_channels--;
 	mutex_lock(&ch->lock);
 	ch->destroyed = true;
+	list_for_each_entry(m, &ch->members, node)
+		if (mpklink_member_revoke(m, MPKLINK_REVOKED_DESTROY))
+			list_add_tail(&m->revoke_node, revoked);
 	mutex_unlock(&ch->lock);
-	mpklink_channel_put(ch);
 }
 
 /*
- * The name is free again at once; members already attached keep the
- * channel object alive until they detach.
+ * The name is free again at once.  Members are revoked; they keep the
+ * channel object alive until their fds and mappings are gone.
  */
 int mpklink_channel_destroy(const char *name)
 {
 	struct mpklink_channel *ch;
+	LIST_HEAD(revoked);
 
 	mutex_lock(&mpklink_registry_lock);
 	ch = mpklink_lookup_locked(name);
 	if (ch)
-		mpklink_channel_unlink(ch);
+		mpklink_channel_unlink(ch, &revoked);
 	mutex_unlock(&mpklink_registry_lock);
-	return ch ? 0 : -ENOENT;
+	if (!ch)
+		return -ENOENT;
+	mpklink_members_finish_revoke(&revoked);
+	mpklink_channel_put(ch);
+	return 0;
 }
 
+/* At unload, when file references guarantee no channel has members. */
 void mpklink_channels_destroy_all(void)
 {
 	struct mpklink_channel *ch, *tmp;
+	LIST_HEAD(revoked);
 
 	mutex_lock(&mpklink_registry_lock);
-	list_for_each_entry_safe(ch, tmp, &mpklink_registry, node)
-		mpklink_channel_unlink(ch);
+	list_for_each_entry_safe(ch, tmp, &mpklink_registry, node) {
+		mpklink_channel_unlink(ch, &revoked);
+		WARN_ON_ONCE(!list_empty(&revoked));
+		mpklink_channel_put(ch);
+	}
 	mutex_unlock(&mpklink_registry_lock);
 }
 
@@ -250,6 +269,8 @@ int mpklink_channel_list(struct mpklink_channel_info __user *entries,
 			mutex_unlock(&ch->lock);
 			e->attaches = atomic64_read(&ch->attaches);
 			e->denials = atomic64_read(&ch->denials);
+			e->revocations = atomic64_read(&ch->revocations);
+			e->notifications = atomic64_read(&ch->notifications);
 		}
 		n++;
 	}
@@ -265,7 +286,7 @@ static u64 mpklink_slot_offset(const struct mpklink_channel *ch, u32 slot)
 
 /* Publishes a slot's state in the directory page, under its seqcount. */
 void mpklink_dir_set_slot(struct mpklink_channel *ch, u32 slot,
-			  u64 member_id, u32 rights)
+			  u64 member_id, u32 rights, u32 flags)
 {
 	struct mpklink_dir *dir = page_address(ch->dir_page);
 	struct mpklink_dir_slot *s = &dir->slots[slot];
@@ -275,8 +296,9 @@ void mpklink_dir_set_slot(struct mpklink_channel *ch, u32 slot,
 	smp_wmb();	/* seq odd before the slot changes */
 	WRITE_ONCE(s->member_id, member_id);
 	WRITE_ONCE(s->rights, rights);
-	WRITE_ONCE(s->flags, rights & MPKLINK_RIGHT_WRITE ?
-			     MPKLINK_DIR_SLOT_WRITER : 0);
+	if (rights & MPKLINK_RIGHT_WRITE)
+		flags |= MPKLINK_DIR_SLOT_WRITER;
+	WRITE_ONCE(s->flags, flags);
 	smp_wmb();	/* the slot before seq is even again */
 	WRITE_ONCE(dir->seq, dir->seq + 1);
 }
@@ -390,4 +412,31 @@ struct page *mpklink_channel_page(struct mpklink_channel *ch,
 	if (!s->pages || index >= s->nr_pages)
 		return ZERO_PAGE(0);
 	return s->pages[index];
+}
+
+/* /sys/kernel/debug/mpklink/channels */
+void mpklink_channels_show(struct seq_file *m)
+{
+	struct mpklink_grant_entry *g;
+	struct mpklink_member *member;
+	struct mpklink_channel *ch;
+
+	mutex_lock(&mpklink_registry_lock);
+	list_for_each_entry(ch, &mpklink_registry, node) {
+		mutex_lock(&ch->lock);
+		seq_printf(m, "channel %s segment_size %llu max_members %u flags %s members %u grants %u attaches %lld denials %lld revocations %lld notifications %lld\n",
+			   ch->name, ch->segment_size, ch->max_members,
+			   ch->flags & MPKLINK_CREATE_SIGNED ? "signed" : "-",
+			   ch->nr_members, ch->nr_grants,
+			   (long long)atomic64_read(&ch->attaches),
+			   (long long)atomic64_read(&ch->denials),
+			   (long long)atomic64_read(&ch->revocations),
+			   (long long)atomic64_read(&ch->notifications));
+		list_for_each_entry(g, &ch->grants, node)
+			mpklink_grant_show(m, g);
+		list_for_each_entry(member, &ch->members, node)
+			mpklink_member_show(m, member);
+		mutex_unlock(&ch->lock);
+	}
+	mutex_unlock(&mpklink_registry_lock);
 }

@@ -36,7 +36,9 @@ static vm_fault_t mpklink_vm_fault(struct vm_fault *vmf)
 	vm_fault_t ret;
 
 	down_read(&ch->slots_rwsem);
-	page = mpklink_channel_page(ch, member, vmf->pgoff);
+	/* A revoked member is never served a page again. */
+	page = member->revoked ? NULL :
+	       mpklink_channel_page(ch, member, vmf->pgoff);
 	/* Writable mappings cover the member's own, allocated, pages only. */
 	if (!page || (page == ZERO_PAGE(0) && vma->vm_flags & VM_WRITE))
 		ret = VM_FAULT_SIGBUS;
@@ -79,6 +81,8 @@ int mpklink_mmap(struct file *file, struct vm_area_struct *vma)
 	/* The fd carries the rights of the process that attached. */
 	if (vma->vm_mm != mpklink_mm_struct(member->mmk))
 		return -EACCES;
+	if (READ_ONCE(member->revoked))
+		return -EKEYREVOKED;
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)

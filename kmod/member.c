@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Members: attaching to a channel, and the channel fd that represents the
- * membership.
+ * Members: attaching to a channel, the channel fd that represents the
+ * membership, revocation, and leaving.
  *
  * A member is bound to the address space that attached: its fd is
  * close-on-exec, and used from any other process (passed over a socket,
  * kept across exec) every operation but close fails with EACCES.  The
- * member ends when its fd and every mapping of it are gone.
+ * member leaves when its fd and every mapping of it are gone; the other
+ * members get an event saying whether it closed or its process exited.
  */
 
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/anon_inodes.h>
+#include <linux/cred.h>
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mount.h>
@@ -19,6 +21,7 @@
 #include <linux/pseudo_fs.h>
 #include <linux/ratelimit.h>
 #include <linux/sched/signal.h>
+#include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 
@@ -133,9 +136,10 @@ static int mpklink_member_join(struct mpklink_member *member,
 				member->rights & MPKLINK_RIGHT_WRITE);
 	if (err)
 		goto out;
+	mpklink_channel_event(ch, member, MPKLINK_EVENT_JOIN, 0);
 	list_add_tail(&member->node, &ch->members);
 	ch->nr_members++;
-	mpklink_dir_set_slot(ch, slot, member->id, member->rights);
+	mpklink_dir_set_slot(ch, slot, member->id, member->rights, 0);
 	atomic64_inc(&ch->attaches);
 	atomic64_inc(&mpklink_stats.attaches);
 	atomic_inc(&mpklink_stats.members);
@@ -144,18 +148,44 @@ out:
 	return err;
 }
 
+/* Whether the member's process is exiting (or gone), rather than closing. */
+static bool mpklink_member_exited(const struct mpklink_member *member)
+{
+	struct task_struct *t;
+	bool exited;
+
+	if (!(current->flags & PF_KTHREAD) && task_tgid(current) == member->tgid)
+		return current->flags & PF_EXITING;
+	/* Released from elsewhere, e.g. the delayed fput worker. */
+	rcu_read_lock();
+	t = pid_task(member->tgid, PIDTYPE_TGID);
+	exited = !t || t->flags & PF_EXITING;
+	rcu_read_unlock();
+	return exited;
+}
+
+/* Drops the member's use of its key, once: at revocation or departure. */
+static void mpklink_member_drop_key(struct mpklink_member *member)
+{
+	if (xchg(&member->key_held, false))
+		mpklink_mm_key_put(member->mmk, member->pkey);
+}
+
 static void mpklink_member_leave(struct mpklink_member *member)
 {
 	struct mpklink_channel *ch = member->channel;
+	u32 reason = mpklink_member_exited(member) ? MPKLINK_LEAVE_EXITED :
+						     MPKLINK_LEAVE_CLOSED;
 
 	mutex_lock(&ch->lock);
 	list_del(&member->node);
 	ch->nr_members--;
-	mpklink_dir_set_slot(ch, member->slot, 0, 0);
+	mpklink_channel_event(ch, member, MPKLINK_EVENT_LEAVE, reason);
+	mpklink_dir_set_slot(ch, member->slot, 0, 0, 0);
 	mpklink_slot_empty(ch, member->slot);
 	mutex_unlock(&ch->lock);
 	atomic_dec(&mpklink_stats.members);
-	mpklink_mm_key_put(member->mmk, member->pkey);
+	mpklink_member_drop_key(member);
 }
 
 static void mpklink_member_free(struct mpklink_member *member)
@@ -163,10 +193,21 @@ static void mpklink_member_free(struct mpklink_member *member)
 	if (member->inode)
 		iput(member->inode);
 	put_pid(member->tgid);
+	if (member->att) {
+		put_cred(member->att->cred);
+		kfree(member->att);
+	}
 	if (member->mmk)
 		mpklink_mm_put(member->mmk);
+	mpklink_events_release(&member->events);
 	mpklink_channel_put(member->channel);
 	kfree(member);
+}
+
+static void mpklink_member_put(struct mpklink_member *member)
+{
+	if (refcount_dec_and_test(&member->ref))
+		mpklink_member_free(member);
 }
 
 static int mpklink_chan_release(struct inode *inode, struct file *file)
@@ -174,8 +215,64 @@ static int mpklink_chan_release(struct inode *inode, struct file *file)
 	struct mpklink_member *member = file->private_data;
 
 	mpklink_member_leave(member);
-	mpklink_member_free(member);
+	mpklink_member_put(member);
 	return 0;
+}
+
+/*
+ * Revokes @member: it never gets a page again, its mappings are torn down
+ * now, and it and the other members are told.  Called with the channel's
+ * lock held; returns true when the caller must finish the revocation with
+ * mpklink_members_finish_revoke() after dropping the lock (the member is
+ * then on the caller's list, with a reference).
+ */
+bool mpklink_member_revoke(struct mpklink_member *member, u32 reason)
+{
+	struct mpklink_channel *ch = member->channel;
+
+	lockdep_assert_held(&ch->lock);
+	if (member->revoked)
+		return false;
+	/* Faults check under slots_rwsem: none maps a page after this. */
+	down_write(&ch->slots_rwsem);
+	WRITE_ONCE(member->revoked, reason);
+	up_write(&ch->slots_rwsem);
+	unmap_mapping_range(member->inode->i_mapping, 0, 0, 1);
+
+	mpklink_dir_set_slot(ch, member->slot, member->id, member->rights,
+			     MPKLINK_DIR_SLOT_REVOKED);
+	mpklink_event_post(member, MPKLINK_EVENT_REVOKED, member, reason);
+	mpklink_channel_event(ch, member, MPKLINK_EVENT_REVOKED, reason);
+	mpklink_events_hangup(&member->events);
+	atomic64_inc(&ch->revocations);
+	atomic64_inc(&mpklink_stats.revocations);
+	refcount_inc(&member->ref);
+	return true;
+}
+
+/* The part of revocation that takes mmap_lock: the member's key. */
+void mpklink_members_finish_revoke(struct list_head *revoked)
+{
+	struct mpklink_member *member, *tmp;
+
+	list_for_each_entry_safe(member, tmp, revoked, revoke_node) {
+		list_del(&member->revoke_node);
+		mpklink_member_drop_key(member);
+		mpklink_member_put(member);
+	}
+}
+
+void mpklink_member_show(struct seq_file *m,
+			 const struct mpklink_member *member)
+{
+	seq_printf(m, "  member %llu slot %u pid %d uid %u gid %u rights %s%s key %d state %s exe %*phN\n",
+		   member->id, member->slot, pid_nr(member->tgid),
+		   from_kuid(&init_user_ns, member->att->euid),
+		   from_kgid(&init_user_ns, member->att->egid),
+		   member->rights & MPKLINK_RIGHT_READ ? "r" : "",
+		   member->rights & MPKLINK_RIGHT_WRITE ? "w" : "",
+		   member->pkey, member->revoked ? "revoked" : "live",
+		   MPKLINK_SHA256_SIZE, member->att->exe_sha256);
 }
 
 static void mpklink_fill_info(const struct mpklink_member *member,
@@ -210,7 +307,7 @@ static const struct file_operations mpklink_chan_fops;
 
 int mpklink_attach(struct mpklink_attach __user *uarg)
 {
-	struct mpklink_attestation *att = NULL;
+	struct mpklink_attestation *att;
 	const struct mpklink_grant_entry *keyed;
 	struct mpklink_member *member;
 	struct mpklink_channel *ch;
@@ -233,23 +330,30 @@ int mpklink_attach(struct mpklink_attach __user *uarg)
 		mpklink_channel_put(ch);
 		return -ENOMEM;
 	}
+	refcount_set(&member->ref, 1);
 	member->channel = ch;		/* the lookup's reference */
 	member->pkey = -1;
 	INIT_LIST_HEAD(&member->node);
+	mpklink_events_init(&member->events);
 
 	/* A tracer could read the channel through this process. */
 	if (mpklink_current_traced()) {
 		err = -EPERM;
 		goto err_free;
 	}
-	att = kmalloc(sizeof(*att), GFP_KERNEL);
+	att = kmalloc(sizeof(*att), GFP_KERNEL_ACCOUNT);
 	if (!att) {
 		err = -ENOMEM;
 		goto err_free;
 	}
 	err = mpklink_attest_current(att);
-	if (err)
+	if (err) {
+		kfree(att);
 		goto err_free;
+	}
+	/* Kept, to re-evaluate the grants whenever they change. */
+	att->cred = get_cred(att->cred);
+	member->att = att;
 
 	/* Refuse before taking a key, which costs every thread a PKRU write. */
 	mutex_lock(&ch->lock);
@@ -261,9 +365,6 @@ int mpklink_attach(struct mpklink_attach __user *uarg)
 	if (err)
 		goto err_free;
 
-	member->uid = att->euid;
-	member->gid = att->egid;
-	memcpy(member->exe_sha256, att->exe_sha256, MPKLINK_SHA256_SIZE);
 	member->tgid = get_pid(task_tgid(current));
 	member->id = atomic64_inc_return(&mpklink_next_member_id);
 	member->mmk = mpklink_mm_get_current();
@@ -286,6 +387,7 @@ int mpklink_attach(struct mpklink_attach __user *uarg)
 		member->pkey = -1;
 		goto err_free;
 	}
+	member->key_held = true;
 
 	err = mpklink_member_join(member, att);
 	if (err)
@@ -310,21 +412,18 @@ int mpklink_attach(struct mpklink_attach __user *uarg)
 	if (copy_to_user(uarg, &req, sizeof(req))) {
 		put_unused_fd(fd);
 		fput(file);	/* its release leaves the channel */
-		kfree(att);
 		return -EFAULT;
 	}
 	fd_install(fd, file);
-	kfree(att);
 	return fd;
 
 err_leave:
 	mpklink_member_leave(member);
 	goto err_free;
 err_key:
-	mpklink_mm_key_put(member->mmk, member->pkey);
+	mpklink_member_drop_key(member);
 err_free:
-	kfree(att);
-	mpklink_member_free(member);
+	mpklink_member_put(member);
 	return err;
 }
 
@@ -355,15 +454,18 @@ int mpklink_members_list(struct mpklink_channel *ch,
 			e->member_id = m->id;
 			e->slot = m->slot;
 			e->pid = pid_vnr(m->tgid);
-			e->uid = from_kuid_munged(ns, m->uid);
-			e->gid = from_kgid_munged(ns, m->gid);
+			e->uid = from_kuid_munged(ns, m->att->euid);
+			e->gid = from_kgid_munged(ns, m->att->egid);
 			e->rights = m->rights;
 			e->pkey = m->pkey;
 			if (m->has_pubkey)
 				e->flags |= MPKLINK_MEMBER_PUBKEY;
 			if (m == self)
 				e->flags |= MPKLINK_MEMBER_SELF;
-			memcpy(e->exe_sha256, m->exe_sha256, MPKLINK_SHA256_SIZE);
+			if (m->revoked)
+				e->flags |= MPKLINK_MEMBER_REVOKED;
+			memcpy(e->exe_sha256, m->att->exe_sha256,
+			       MPKLINK_SHA256_SIZE);
 			memcpy(e->pubkey, m->pubkey, MPKLINK_PUBKEY_SIZE);
 		}
 		n++;
@@ -417,11 +519,21 @@ static long mpklink_chan_ioctl(struct file *file, unsigned int cmd,
 		return -EACCES;
 	switch (cmd) {
 	case MPKLINK_CHAN_IOC_INFO:
+	case MPKLINK_CHAN_IOC_MEMBERS:
+	case MPKLINK_CHAN_IOC_NOTIFY:
+		break;
+	default:
+		return -ENOTTY;
+	}
+	if (READ_ONCE(member->revoked))
+		return -EKEYREVOKED;
+	switch (cmd) {
+	case MPKLINK_CHAN_IOC_INFO:
 		return mpklink_chan_ioc_info(member, (void __user *)arg);
 	case MPKLINK_CHAN_IOC_MEMBERS:
 		return mpklink_chan_ioc_members(member, (void __user *)arg);
 	default:
-		return -ENOTTY;
+		return mpklink_notify(member, (void __user *)arg);
 	}
 }
 
@@ -429,6 +541,8 @@ static const struct file_operations mpklink_chan_fops = {
 	.owner = THIS_MODULE,
 	.release = mpklink_chan_release,
 	.mmap = mpklink_mmap,
+	.read = mpklink_events_read,
+	.poll = mpklink_events_poll,
 	.unlocked_ioctl = mpklink_chan_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,

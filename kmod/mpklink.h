@@ -6,10 +6,12 @@
  *
  *   channel   kref: one for the registry (dropped at destroy), one per
  *             member, one per lookup in progress.
- *   member    one per attach; lives as long as its channel fd's struct
- *             file, which every mapping of it also holds, so a member
- *             outlives all of its mappings.  Owns its slot's pages and
- *             holds references on its channel and its mpklink_mm.
+ *   member    one per attach; refcount: one for its channel fd's struct
+ *             file (which every mapping of it also holds, so a member
+ *             outlives all of its mappings), one per revocation in
+ *             progress.  Leaves its channel when the file is released.
+ *             Owns its slot's pages and holds references on its channel,
+ *             its mpklink_mm and the credentials it attached with.
  *   mpklink_mm  one per address space with members; refcount: one per
  *             member.  Holds the mm_struct (mmgrab) and the protection keys
  *             allocated there for mpklink.
@@ -26,6 +28,9 @@
 
 #include <linux/kref.h>
 #include <linux/list.h>
+#include <linux/refcount.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <linux/mm_types.h>
 #include <linux/mutex.h>
 #include <linux/rwsem.h>
@@ -33,9 +38,11 @@
 #include <linux/uidgid.h>
 #include <uapi/linux/mpklink.h>
 
+struct cred;
 struct file;
 struct inode;
 struct pid;
+struct seq_file;
 
 /* Module parameters (main.c). */
 extern unsigned int mpklink_max_channels;
@@ -50,6 +57,13 @@ struct mpklink_stats {
 	atomic_t members;
 	atomic64_t attaches;
 	atomic64_t denials;
+	atomic64_t revocations;
+	atomic64_t notifications;
+	/* Closing keys in every thread of a process (pkru.c). */
+	atomic64_t pkru_syncs;
+	atomic64_t pkru_sync_last_ns;
+	atomic64_t pkru_sync_max_ns;
+	atomic_t pkru_sync_last_threads;
 };
 
 extern struct mpklink_stats mpklink_stats;
@@ -81,8 +95,12 @@ struct mpklink_grant_entry {
 	u8 pubkey[MPKLINK_PUBKEY_SIZE];
 };
 
-/* What the kernel found out about the attaching process. */
+/*
+ * What the kernel found out about the attaching process.  A member keeps
+ * it, with a reference on @cred, to re-evaluate grants when they change.
+ */
 struct mpklink_attestation {
+	const struct cred *cred;
 	kuid_t euid;
 	kgid_t egid;
 	bool exe_known;
@@ -132,8 +150,13 @@ struct mpklink_channel {
 	unsigned int nr_members;
 	atomic64_t attaches;
 	atomic64_t denials;
+	atomic64_t revocations;
+	atomic64_t notifications;
 
-	/* Faults read slots[].pages under it; attach and detach write. */
+	/*
+	 * Faults read slots[] and members' revoked state under it; attach,
+	 * detach and revocation write.
+	 */
 	struct rw_semaphore slots_rwsem;
 	struct mpklink_slot *slots;	/* max_members of them */
 	struct page *dir_page;
@@ -146,6 +169,7 @@ struct mpklink_channel *mpklink_channel_find(char *name);
 void mpklink_channel_put(struct mpklink_channel *ch);
 int mpklink_channel_list(struct mpklink_channel_info __user *entries,
 			 u32 *count);
+void mpklink_channels_show(struct seq_file *m);
 void mpklink_channels_destroy_all(void);
 int mpklink_name_from_user(char *name, const char *in);
 
@@ -156,7 +180,7 @@ struct page *mpklink_channel_page(struct mpklink_channel *ch,
 				  const struct mpklink_member *member,
 				  pgoff_t pgoff);
 void mpklink_dir_set_slot(struct mpklink_channel *ch, u32 slot,
-			  u64 member_id, u32 rights);
+			  u64 member_id, u32 rights, u32 flags);
 
 int mpklink_grant_set(struct mpklink_channel *ch,
 		      const struct mpklink_grant *req);
@@ -167,6 +191,10 @@ int mpklink_grant_list(struct mpklink_channel *ch,
 u32 mpklink_grants_match(struct mpklink_channel *ch,
 			 const struct mpklink_attestation *att,
 			 const struct mpklink_grant_entry **with_pubkey);
+void mpklink_grants_changed(struct mpklink_channel *ch,
+			    struct list_head *revoked);
+void mpklink_grant_show(struct seq_file *m,
+			const struct mpklink_grant_entry *g);
 
 /* --- pkru.c: protection keys of attached processes ------------------------ */
 
@@ -180,24 +208,71 @@ struct mm_struct *mpklink_mm_struct(const struct mpklink_mm *mmk);
 int mpklink_mm_key_get(struct mpklink_mm *mmk, int share);
 void mpklink_mm_key_put(struct mpklink_mm *mmk, int pkey);
 
+/* --- doorbell.c: events, doorbells, read and poll ------------------------ */
+
+#define MPKLINK_EVENTS_MAX	32
+
+struct mpklink_event_k {
+	u32 type;
+	u32 slot;
+	u32 reason;
+	u32 flags;
+	u64 member_id;
+	struct pid *pid;			/* a reference, or NULL */
+};
+
+struct mpklink_events {
+	wait_queue_head_t wq;
+	spinlock_t lock;			/* the queue below */
+	struct mpklink_event_k queue[MPKLINK_EVENTS_MAX];
+	unsigned int head;
+	unsigned int count;
+	u64 lost;
+	atomic64_t rings;			/* doorbell, coalesced */
+	struct mutex read_lock;			/* one reader copies at a time */
+};
+
 /* --- member.c: attach and the channel fd ---------------------------------- */
 
 struct mpklink_member {
+	refcount_t ref;
 	struct mpklink_channel *channel;	/* holds a reference */
 	struct list_head node;			/* in channel->members */
+	struct list_head revoke_node;		/* while being revoked */
 	struct mpklink_mm *mmk;			/* holds a reference */
 	struct inode *inode;			/* its mappings' address space */
 	struct pid *tgid;
+	struct mpklink_attestation *att;	/* holds a cred reference */
 	u64 id;
 	u32 slot;
 	u32 rights;
 	int pkey;				/* -1: no PKU */
-	kuid_t uid;
-	kgid_t gid;
-	u8 exe_sha256[MPKLINK_SHA256_SIZE];
+	bool key_held;				/* until revoked or gone */
+	/* 0 or MPKLINK_REVOKED_*, written under slots_rwsem. */
+	u32 revoked;
 	bool has_pubkey;
 	u8 pubkey[MPKLINK_PUBKEY_SIZE];
+	struct mpklink_events events;
 };
+
+bool mpklink_member_revoke(struct mpklink_member *member, u32 reason);
+void mpklink_members_finish_revoke(struct list_head *revoked);
+void mpklink_member_show(struct seq_file *m,
+			 const struct mpklink_member *member);
+
+void mpklink_events_init(struct mpklink_events *ev);
+void mpklink_events_release(struct mpklink_events *ev);
+void mpklink_events_hangup(struct mpklink_events *ev);
+void mpklink_event_post(struct mpklink_member *to, u32 type,
+			const struct mpklink_member *about, u32 reason);
+void mpklink_channel_event(struct mpklink_channel *ch,
+			   const struct mpklink_member *about, u32 type,
+			   u32 reason);
+long mpklink_notify(struct mpklink_member *member,
+		    struct mpklink_notify __user *uarg);
+ssize_t mpklink_events_read(struct file *file, char __user *buf,
+			    size_t len, loff_t *ppos);
+__poll_t mpklink_events_poll(struct file *file, struct poll_table_struct *pt);
 
 int mpklink_attach(struct mpklink_attach __user *uarg);
 int mpklink_members_list(struct mpklink_channel *ch,

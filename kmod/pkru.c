@@ -43,6 +43,7 @@
 #include <linux/slab.h>
 #include <linux/smp.h>
 #include <linux/task_work.h>
+#include <linux/timekeeping.h>
 #include <linux/tracepoint.h>
 #include <asm/pkru.h>
 
@@ -133,6 +134,20 @@ static void mpklink_pkru_ipi(void *unused)
 {
 }
 
+/* For /sys/kernel/debug/mpklink/stats: how long closing keys takes. */
+static void mpklink_pkru_account(u64 start_ns, unsigned int threads)
+{
+	u64 ns = ktime_get_ns() - start_ns;
+	s64 max = atomic64_read(&mpklink_stats.pkru_sync_max_ns);
+
+	atomic64_inc(&mpklink_stats.pkru_syncs);
+	atomic64_set(&mpklink_stats.pkru_sync_last_ns, ns);
+	atomic_set(&mpklink_stats.pkru_sync_last_threads, threads);
+	while (ns > max && !atomic64_try_cmpxchg(&mpklink_stats.pkru_sync_max_ns,
+						 &max, ns))
+		;
+}
+
 /*
  * Closes @keys in every thread of @mmk's process.  Returns once every
  * thread either has them closed or cannot run user code before closing
@@ -146,6 +161,7 @@ static int mpklink_pkru_close_everywhere(struct mpklink_mm *mmk, u16 keys)
 	struct mpklink_pkru_sync *sync;
 	struct task_struct *leader, *t;
 	unsigned int room, i = 0;
+	u64 start_ns = ktime_get_ns();
 
 	if (!keys || !mpklink_have_pku())
 		return 0;
@@ -209,6 +225,7 @@ static int mpklink_pkru_close_everywhere(struct mpklink_mm *mmk, u16 keys)
 	if (!atomic_dec_and_test(&sync->pending))
 		wait_for_completion_timeout(&sync->done, HZ / 10);
 	kref_put(&sync->ref, mpklink_pkru_sync_free);
+	mpklink_pkru_account(start_ns, i + (current->mm == mmk->mm));
 	return 0;
 }
 

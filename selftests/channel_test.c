@@ -324,4 +324,50 @@ TEST_F(admin, writer_gets_a_segment_reader_only_a_control_page)
 	EXPECT_EQ(before, mpk_stat("pages"));
 }
 
+/* The whole of a file, NUL-terminated, or NULL. */
+static char *slurp(const char *path)
+{
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (!buf || fd < 0)
+		return NULL;
+	while ((n = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += n;
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+}
+
+TEST_F(admin, debugfs_shows_channels_grants_members_and_counters)
+{
+	struct mpklink_attach a;
+	char want[256], *text;
+	int fd;
+
+	ASSERT_EQ(0, mpk_grant(self->dev, self->chan, mpk_by_uid(0),
+			       MPKLINK_RIGHTS_ALL));
+	fd = mpk_attach(self->dev, self->chan, &a);
+	ASSERT_LE(0, fd);
+	text = slurp("/sys/kernel/debug/mpklink/channels");
+	ASSERT_NE(NULL, text);
+	snprintf(want, sizeof(want),
+		 "channel %s segment_size %lu max_members 16 flags - members 1 grants 1 attaches 1 ",
+		 self->chan, MPK_SEGMENT);
+	EXPECT_NE(NULL, strstr(text, want)) TH_LOG("%s", text);
+	snprintf(want, sizeof(want), "  grant rights rw uid 0\n  member %llu slot %u pid %d uid 0 gid 0 rights rw key %d state live exe ",
+		 a.member_id, a.slot, getpid(), a.pkey);
+	EXPECT_NE(NULL, strstr(text, want)) TH_LOG("%s", text);
+	free(text);
+	text = slurp("/sys/kernel/debug/mpklink/stats");
+	ASSERT_NE(NULL, text);
+	EXPECT_NE(NULL, strstr(text, "revocations "));
+	EXPECT_NE(NULL, strstr(text, "notifications "));
+	EXPECT_NE(NULL, strstr(text, "pkru_sync_max_ns "));
+	free(text);
+	close(fd);
+}
+
 TEST_HARNESS_MAIN

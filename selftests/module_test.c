@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "mpklink_test.h"
 
 #define DEVICE "/dev/mpklink"
 #define MISC_MAJOR 10
@@ -97,6 +98,87 @@ TEST(unload_refused_while_device_open)
 	EXPECT_EQ(EWOULDBLOCK, errno);
 	close(fd);
 	EXPECT_EQ(0, access("/sys/module/mpklink", F_OK));
+}
+
+TEST(unload_refused_while_a_mapping_remains)
+{
+	char name[MPKLINK_NAME_MAX];
+	struct mpklink_attach a;
+	int dev = mpk_dev(), fd;
+	void *all;
+
+	ASSERT_LE(0, dev);
+	mpk_name(name, "unload");
+	ASSERT_EQ(0, mpk_create(dev, name));
+	ASSERT_EQ(0, mpk_grant(dev, name, mpk_by_uid(0), MPKLINK_RIGHT_READ));
+	fd = mpk_attach(dev, name, &a);
+	ASSERT_LE(0, fd);
+	all = mpk_map_all(fd, &a);
+	ASSERT_NE(MAP_FAILED, all);
+	close(fd);
+	close(dev);
+	EXPECT_EQ(-1, delete_module("mpklink", O_NONBLOCK));
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	munmap(all, a.map_size);
+	dev = mpk_dev();
+	ASSERT_LE(0, dev);
+	EXPECT_EQ(0, mpk_destroy(dev, name));
+	close(dev);
+}
+
+static long free_kb(void)
+{
+	char line[128];
+	FILE *f = fopen("/proc/meminfo", "r");
+	long kb = -1;
+
+	sync();
+	mpk_write_file("/proc/sys/vm/drop_caches", "3\n");
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemFree: %ld kB", &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+TEST(unload_with_idle_channels_tears_them_down_and_leaks_nothing)
+{
+	const char *ko = getenv("MPKLINK_KO");
+	struct mpklink_listing list = {
+		.size = sizeof(list),
+		.entry_size = sizeof(struct mpklink_channel_info),
+	};
+	char name[MPKLINK_NAME_MAX];
+	long before, after, channels;
+	int dev, i;
+
+	if (!ko)
+		SKIP(return, "MPKLINK_KO not set: cannot reload the module");
+	before = free_kb();
+	channels = mpk_stat("channels");
+	dev = mpk_dev();
+	ASSERT_LE(0, dev);
+	for (i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "idle.%d", i);
+		ASSERT_EQ(0, mpk_create_n(dev, name, 64 * MPK_PAGE, 64));
+		ASSERT_EQ(0, mpk_grant(dev, name, mpk_by_uid(i), MPKLINK_RIGHT_READ));
+	}
+	close(dev);
+	EXPECT_EQ(channels + 100, mpk_stat("channels"));
+	ASSERT_EQ(0, delete_module("mpklink", O_NONBLOCK));
+	ASSERT_EQ(0, load_module(ko));
+	after = free_kb();
+	EXPECT_GT(4096, before - after) {
+		TH_LOG("MemFree %ld kB before, %ld kB after", before, after);
+	}
+	EXPECT_EQ(0, mpk_stat("channels"));
+	EXPECT_EQ(0, mpk_stat("pages"));
+	dev = mpk_dev();
+	ASSERT_LE(0, dev);
+	ASSERT_EQ(0, ioctl(dev, MPKLINK_IOC_LIST, &list));
+	EXPECT_EQ(0, list.count);
+	close(dev);
 }
 
 TEST(unload_then_reload)

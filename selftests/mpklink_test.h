@@ -150,8 +150,10 @@ static inline int mpk_attach_fresh(const char *name, struct mpklink_attach *out)
 {
 	int dev = mpk_dev(), fd;
 
+	if (out)
+		memset(out, 0, sizeof(*out));
 	if (dev < 0)
-		return -errno;
+		return -errno ?: -ENODEV;
 	fd = mpk_attach(dev, name, out);
 	close(dev);
 	return fd;
@@ -175,14 +177,20 @@ static inline void *mpk_map_all(int fd, const struct mpklink_attach *a)
 	return mpk_map(fd, 0, a->map_size, PROT_READ);
 }
 
-/* The member's own slot (control page, plus its segment if it writes). */
-static inline void *mpk_map_own(int fd, const struct mpklink_attach *a)
+/* Bytes of the member's own writable part: control page, and segment. */
+static inline size_t mpk_own_len(const struct mpklink_attach *a)
 {
 	size_t len = MPKLINK_CTRL_SIZE;
 
 	if (a->rights & MPKLINK_RIGHT_WRITE)
 		len += a->segment_size;
-	return mpk_map(fd, mpk_slot_offset(a, a->slot), len,
+	return len;
+}
+
+/* The member's own slot, read-write: mpk_own_len() bytes. */
+static inline void *mpk_map_own(int fd, const struct mpklink_attach *a)
+{
+	return mpk_map(fd, mpk_slot_offset(a, a->slot), mpk_own_len(a),
 		       PROT_READ | PROT_WRITE);
 }
 

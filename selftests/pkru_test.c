@@ -283,4 +283,94 @@ TEST_F(chan, sixteen_threads_all_get_the_key_closed)
 	close(fd);
 }
 
+/*
+ * How long closing a key in every thread takes, at attach and at
+ * revocation, for 1, 16 and 128 threads asleep in read().  Printed for
+ * Documentation/design.md; the test checks every thread ended up closed.
+ */
+struct sleeper {
+	int pipe;
+	unsigned int pkru_bits;
+};
+
+static void *sleep_in_read(void *arg)
+{
+	struct sleeper *s = arg;
+	char c;
+
+	pkey_fault_wrpkru(0);
+	if (read(s->pipe, &c, 1) == 1)
+		s->pkru_bits = pkey_fault_pkru_bits(channel_key);
+	return NULL;
+}
+
+FIXTURE(threads)
+{
+	int dev;
+	char name[MPKLINK_NAME_MAX];
+};
+
+FIXTURE_VARIANT(threads)
+{
+	int count;
+};
+
+FIXTURE_VARIANT_ADD(threads, one) { .count = 1 };
+FIXTURE_VARIANT_ADD(threads, sixteen) { .count = 16 };
+FIXTURE_VARIANT_ADD(threads, one_hundred_twenty_eight) { .count = 128 };
+
+FIXTURE_SETUP(threads)
+{
+	self->dev = mpk_dev();
+	ASSERT_LE(0, self->dev);
+	mpk_name(self->name, "threads");
+	ASSERT_EQ(0, mpk_create(self->dev, self->name));
+	ASSERT_EQ(0, mpk_grant(self->dev, self->name, mpk_by_uid(0),
+			       MPKLINK_RIGHTS_ALL));
+}
+
+FIXTURE_TEARDOWN(threads)
+{
+	mpk_destroy(self->dev, self->name);
+	close(self->dev);
+}
+
+TEST_F(threads, closing_a_key_reaches_every_thread_and_is_timed)
+{
+	int n = variant->count, i, p[2], fd;
+	struct sleeper *s = calloc(n, sizeof(*s));
+	pthread_t *t = calloc(n, sizeof(*t));
+	struct mpklink_attach a;
+	long attach_ns, revoke_ns;
+
+	ASSERT_NE(NULL, s);
+	ASSERT_NE(NULL, t);
+	ASSERT_EQ(0, pipe(p));
+	/* The test's own thread counts as one of the n. */
+	for (i = 1; i < n; i++) {
+		s[i].pipe = p[0];
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, sleep_in_read, &s[i]));
+	}
+	usleep(100000);
+	fd = mpk_attach(self->dev, self->name, &a);
+	ASSERT_LE(0, fd);
+	channel_key = a.pkey;
+	attach_ns = mpk_stat("pkru_sync_last_ns");
+	EXPECT_EQ(n, mpk_stat("pkru_sync_last_threads"));
+	ASSERT_EQ(0, mpk_revoke(self->dev, self->name, mpk_by_uid(0)));
+	revoke_ns = mpk_stat("pkru_sync_last_ns");
+	EXPECT_EQ(n, mpk_stat("pkru_sync_last_threads"));
+	for (i = 1; i < n; i++)
+		ASSERT_EQ(1, write(p[1], "x", 1));
+	for (i = 1; i < n; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(3, s[i].pkru_bits) TH_LOG("thread %d", i);
+	}
+	TH_LOG("%d threads: closing the key took %ld us at attach, %ld us at revocation",
+	       n, attach_ns / 1000, revoke_ns / 1000);
+	close(fd);
+	free(s);
+	free(t);
+}
+
 TEST_HARNESS_MAIN

@@ -15,6 +15,7 @@ union mpk_req {
 	struct mpklink_grant grant;
 	struct mpklink_listing list;
 	struct mpklink_attach attach;
+	struct mpklink_notify notify;
 };
 
 enum { ON_DEVICE, ON_CHANNEL_FD };
@@ -55,6 +56,9 @@ static void mpk_valid(unsigned long cmd, union mpk_req *r, const char *chan)
 		r->list.entry_size = sizeof(struct mpklink_member_info);
 		if (cmd == MPKLINK_IOC_MEMBERS)
 			strcpy(r->list.name, chan);
+		break;
+	case MPKLINK_CHAN_IOC_NOTIFY:
+		r->notify.size = sizeof(r->notify);
 		break;
 	case MPKLINK_IOC_ATTACH:
 	case MPKLINK_CHAN_IOC_INFO:
@@ -270,6 +274,14 @@ BAD(chan_members_wrong_entry_size, ON_CHANNEL_FD, MPKLINK_CHAN_IOC_MEMBERS,
     EINVAL, r->list.entry_size = sizeof(struct mpklink_grant));
 BAD(chan_info_size_field_wrong, ON_CHANNEL_FD, MPKLINK_CHAN_IOC_INFO, EINVAL,
     r->attach.size = 0);
+BAD(notify_flags_set, ON_CHANNEL_FD, MPKLINK_CHAN_IOC_NOTIFY, EINVAL,
+    r->notify.flags = 1);
+BAD(notify_reserved_set, ON_CHANNEL_FD, MPKLINK_CHAN_IOC_NOTIFY, EINVAL,
+    r->notify.reserved[1] = 1);
+BAD(notify_size_field_wrong, ON_CHANNEL_FD, MPKLINK_CHAN_IOC_NOTIFY, EINVAL,
+    r->notify.size = 8);
+BAD(notify_slot_beyond_channel, ON_CHANNEL_FD, MPKLINK_CHAN_IOC_NOTIFY, EINVAL,
+    r->notify.slots = 1ULL << 16);
 
 TEST(api_version_is_1)
 {

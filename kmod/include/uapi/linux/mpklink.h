@@ -121,14 +121,17 @@ struct mpklink_channel_info {
 	__u32 flags;			/* MPKLINK_CREATE_* */
 	__u32 nr_members;
 	__u32 nr_grants;
-	__u64 attaches;			/* since creation */
-	__u64 denials;			/* since creation */
-	__u64 reserved[4];
+	__u64 attaches;			/* counters since creation */
+	__u64 denials;
+	__u64 revocations;
+	__u64 notifications;		/* doorbell rings delivered */
+	__u64 reserved[2];
 };
 
 /* Entries of the members listings. */
 #define MPKLINK_MEMBER_PUBKEY	0x1	/* @pubkey is set */
 #define MPKLINK_MEMBER_SELF	0x2	/* the caller's own membership */
+#define MPKLINK_MEMBER_REVOKED	0x4	/* revoked, not yet gone */
 
 struct mpklink_member_info {
 	__u64 member_id;		/* unique while the module is loaded */
@@ -191,6 +194,7 @@ struct mpklink_attach {
 #define MPKLINK_MAX_MEMBERS	64
 
 #define MPKLINK_DIR_SLOT_WRITER	0x1	/* the member has MPKLINK_RIGHT_WRITE */
+#define MPKLINK_DIR_SLOT_REVOKED 0x2	/* the member was revoked */
 
 struct mpklink_dir_slot {
 	__u64 member_id;		/* 0: free */
@@ -216,6 +220,54 @@ struct mpklink_dir {
 	struct mpklink_dir_slot slots[MPKLINK_MAX_MEMBERS];
 };
 
+/*
+ * Revocation.  When a grant is revoked or changed, every live member whose
+ * attestation no longer earns all of its rights is revoked, and destroying
+ * a channel revokes every member.  A revoked member's mappings are torn
+ * down and never served a page again; its channel fd reports POLLERR and
+ * POLLHUP, and every ioctl and mmap on it fails with EKEYREVOKED.  Its
+ * slot's pages go when its last fd and mapping are gone.
+ *
+ * Events.  read() of a channel fd returns whole struct mpklink_event
+ * records (EINVAL if the buffer holds none), blocking unless O_NONBLOCK
+ * (EAGAIN); poll() reports POLLIN while one is pending.  The events of
+ * other members (join, leave, revoked) queue up to a limit past which an
+ * OVERFLOW record says how many were lost: re-read the directory then.
+ * Doorbell rings are coalesced into one DOORBELL record.
+ */
+#define MPKLINK_EVENT_DOORBELL	1	/* @count rings since the last record */
+#define MPKLINK_EVENT_JOIN	2	/* a member joined @slot */
+#define MPKLINK_EVENT_LEAVE	3	/* a member left @slot; @reason */
+#define MPKLINK_EVENT_REVOKED	4	/* a member was revoked; @reason */
+#define MPKLINK_EVENT_OVERFLOW	5	/* @count records were lost */
+
+#define MPKLINK_LEAVE_CLOSED	1	/* its fd and mappings were closed */
+#define MPKLINK_LEAVE_EXITED	2	/* its process exited or was killed */
+#define MPKLINK_REVOKED_GRANT	1	/* its grants no longer cover it */
+#define MPKLINK_REVOKED_DESTROY	2	/* the channel was destroyed */
+
+#define MPKLINK_EVENT_SELF	0x1	/* about the reader's own membership */
+
+struct mpklink_event {
+	__u32 type;			/* MPKLINK_EVENT_* */
+	__u32 slot;
+	__u64 member_id;
+	__u64 count;
+	__u32 pid;			/* in the reader's pid namespace, or 0 */
+	__u32 reason;
+	__u32 flags;			/* MPKLINK_EVENT_SELF */
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
+/* MPKLINK_CHAN_IOC_NOTIFY: ring the doorbell of other members. */
+struct mpklink_notify {
+	__u32 size;
+	__u32 flags;
+	__u64 slots;			/* bit i rings slot i; 0: every other member */
+	__u64 reserved[2];
+};
+
 #define MPKLINK_IOC_TYPE	0xB9
 
 /* On /dev/mpklink. */
@@ -232,5 +284,6 @@ struct mpklink_dir {
 /* On a channel fd. */
 #define MPKLINK_CHAN_IOC_INFO	_IOWR(MPKLINK_IOC_TYPE, 0x40, struct mpklink_attach)
 #define MPKLINK_CHAN_IOC_MEMBERS _IOWR(MPKLINK_IOC_TYPE, 0x41, struct mpklink_listing)
+#define MPKLINK_CHAN_IOC_NOTIFY	_IOW(MPKLINK_IOC_TYPE, 0x42, struct mpklink_notify)
 
 #endif /* _UAPI_LINUX_MPKLINK_H */

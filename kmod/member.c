@@ -291,12 +291,13 @@ static void mpklink_fill_info(const struct mpklink_member *member,
 	out->member_id = member->id;
 	out->map_size = ch->map_size;
 	out->slot_size = ch->slot_size;
+	out->channel_flags = ch->flags;
 }
 
 static bool mpklink_attach_req_valid(const struct mpklink_attach *req)
 {
-	if (req->flags & ~MPKLINK_ATTACH_SHARE_PKEY ||
-	    memchr_inv(req->reserved, 0, sizeof(req->reserved)))
+	if (req->flags & ~MPKLINK_ATTACH_SHARE_PKEY || req->channel_flags ||
+	    req->reserved0 || memchr_inv(req->reserved, 0, sizeof(req->reserved)))
 		return false;
 	if (req->flags & MPKLINK_ATTACH_SHARE_PKEY && req->pkey < 0)
 		return false;

@@ -111,6 +111,17 @@ TEST_F(admin, signed_flag_and_member_count_are_kept)
 	ASSERT_EQ(0, ioctl(self->dev, MPKLINK_IOC_CREATE, &req));
 	ASSERT_EQ(0, find_channel(self->dev, req.name, &info));
 	EXPECT_EQ(MPKLINK_CREATE_SIGNED, info.flags);
+	{
+		struct mpklink_attach a;
+		int fd;
+
+		ASSERT_EQ(0, mpk_grant(self->dev, req.name, mpk_by_uid(0),
+				       MPKLINK_RIGHT_READ));
+		fd = mpk_attach(self->dev, req.name, &a);
+		ASSERT_LE(0, fd);
+		EXPECT_EQ(MPKLINK_CREATE_SIGNED, a.channel_flags);
+		close(fd);
+	}
 	EXPECT_EQ(3, info.max_members);
 	EXPECT_EQ(2 * MPK_PAGE, info.segment_size);
 	EXPECT_EQ(0, mpk_destroy(self->dev, req.name));

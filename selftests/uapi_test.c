@@ -252,6 +252,10 @@ BAD(attach_unknown_flag, ON_DEVICE, MPKLINK_IOC_ATTACH, EINVAL,
     r->attach.flags = 0x10);
 BAD(attach_reserved_set, ON_DEVICE, MPKLINK_IOC_ATTACH, EINVAL,
     r->attach.reserved[2] = 1);
+BAD(attach_reserved0_set, ON_DEVICE, MPKLINK_IOC_ATTACH, EINVAL,
+    r->attach.reserved0 = 1);
+BAD(attach_channel_flags_given, ON_DEVICE, MPKLINK_IOC_ATTACH, EINVAL,
+    r->attach.channel_flags = MPKLINK_CREATE_SIGNED);
 BAD(attach_share_negative_pkey, ON_DEVICE, MPKLINK_IOC_ATTACH, EINVAL,
     r->attach.flags = MPKLINK_ATTACH_SHARE_PKEY; r->attach.pkey = -1);
 BAD(attach_share_key_not_held, ON_DEVICE, MPKLINK_IOC_ATTACH, EINVAL,

@@ -1,19 +1,34 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later OR MIT */
 /*
  * libmpkshm: messages and request/response between processes over
- * protection-key-tagged shared memory channels.  See Documentation/api.md.
+ * protection-key-tagged shared memory channels.  Documentation/api.md has
+ * the guide; every function is documented here.
  *
- * Every function that can fail returns a negative errno value; the library
- * never prints and never aborts on the caller's behalf.
+ * Conventions:
+ *  - every function that can fail returns a negative errno value
+ *    (mpkshm_strerror() describes it); the library never prints, never
+ *    aborts and never exits on the caller's behalf;
+ *  - timeouts are in milliseconds: 0 polls, a negative value waits forever;
+ *    signals never cut a wait short (EINTR is handled inside);
+ *  - an endpoint may be used from several threads: sends are serialised
+ *    with sends, receives with receives.  Zero-copy windows belong to the
+ *    thread that opened them.  MPKSHM_OPEN_SINGLE_THREAD drops the locking.
+ *  - after fork() the child has no endpoints: it may only mpkshm_close()
+ *    the ones it inherited, which releases their memory and nothing else.
  */
 #ifndef MPKSHM_H
 #define MPKSHM_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* --- the library --------------------------------------------------------- */
 
 /* The library's version, "MAJOR.MINOR.PATCH". */
 const char *mpkshm_version(void);
@@ -21,16 +36,265 @@ const char *mpkshm_version(void);
 /*
  * Whether this CPU has protection keys and the kernel enabled them
  * (CPUID.(EAX=7,ECX=0):ECX.OSPKE).  Without them the library still works,
- * with its protection-key layer off.
+ * with its protection-key layer off; mpkshm_info() says so per endpoint.
  */
 bool mpkshm_pku_supported(void);
 
 /*
  * A description of a value returned by a libmpkshm function: a negative
- * errno value (or, for convenience, a positive one).  Never NULL; the
- * string is static.
+ * errno value (or, for convenience, a positive one).  Errors with a meaning
+ * particular to channels (EKEYREVOKED, ECONNRESET, EBADMSG, EKEYREJECTED,
+ * EPROTO, EMSGSIZE) get that meaning.  Never NULL; the string is static.
  */
 const char *mpkshm_strerror(int err);
+
+/* --- endpoints ----------------------------------------------------------- */
+
+struct mpkshm_channel;
+
+enum mpkshm_backend {
+	/* /dev/mpklink: kernel-attested members, writer-owned segments
+	 * enforced by page tables, live revocation.  The product. */
+	MPKSHM_BACKEND_KERNEL = 1,
+	/* memfds shared over a Unix socket, for machines without the module.
+	 * Unprotected: no attestation, no revocation; any process of the same
+	 * user can join or read. */
+	MPKSHM_BACKEND_MEMFD = 2,
+	/* endpoints are threads of one process sharing one key-tagged region:
+	 * the original prototype's model, for comparison. */
+	MPKSHM_BACKEND_THREAD = 3,
+};
+
+/* mpkshm_options.flags */
+#define MPKSHM_OPEN_SINGLE_THREAD 0x1	/* no locking: one thread at a time */
+#define MPKSHM_OPEN_CREATE	0x2	/* memfd, thread: create if absent */
+
+#define MPKSHM_SPIN_FOREVER	(~0u)	/* spin_us: never sleep */
+
+struct mpkshm_options {
+	size_t size;			/* sizeof(struct mpkshm_options) */
+	enum mpkshm_backend backend;	/* 0: MPKSHM_BACKEND_KERNEL */
+	unsigned int flags;		/* MPKSHM_OPEN_* */
+	/* Spin this long before sleeping on the doorbell (default 50). */
+	unsigned int spin_us;
+	/* memfd, thread, with MPKSHM_OPEN_CREATE: the channel's geometry
+	 * (defaults 1 MiB and 16).  The kernel backend's come from the
+	 * administrator (mpklink-grant). */
+	size_t segment_size;
+	unsigned int max_members;
+	/* Signed channels: this member's Ed25519 secret key file (0600),
+	 * as written by "mpklink-grant keygen". */
+	const char *secret_key_path;
+	/* How long mpkshm_close() waits for readers to take this endpoint's
+	 * pending messages (default 1000; 0: not at all). */
+	int close_timeout_ms;
+};
+
+/* Fills @opts with the defaults (kernel backend). */
+void mpkshm_options_init(struct mpkshm_options *opts);
+
+/*
+ * Opens an endpoint of the channel @name (1..63 bytes of [A-Za-z0-9._-]).
+ * @opts may be NULL for the defaults.  Kernel backend: ENOENT no such
+ * channel, EACCES not granted, EPERM traced, ENODEV no module (load
+ * mpklink.ko), EUSERS channel full.  memfd, thread: ENOENT when the channel
+ * does not exist and MPKSHM_OPEN_CREATE is not given.
+ */
+int mpkshm_open(const char *name, const struct mpkshm_options *opts,
+		struct mpkshm_channel **out);
+
+/*
+ * Closes an endpoint: first waits (close_timeout_ms) for readers to take
+ * the messages it sent, then leaves.  Always frees @ch; returns 0, or the
+ * error that cut the wait short.
+ */
+int mpkshm_close(struct mpkshm_channel *ch);
+
+/* Rights (as the kernel reports them). */
+#define MPKSHM_RIGHT_READ	0x1
+#define MPKSHM_RIGHT_WRITE	0x2
+
+/* What protects an endpoint (mpkshm_info.protection). */
+#define MPKSHM_PROT_PKU		0x1	/* key-tagged, closed outside windows */
+#define MPKSHM_PROT_KERNEL	0x2	/* attested, page-table enforced */
+#define MPKSHM_PROT_SIGNED	0x4	/* messages signed and verified */
+
+struct mpkshm_info {
+	enum mpkshm_backend backend;
+	unsigned int rights;		/* MPKSHM_RIGHT_* */
+	unsigned int protection;	/* MPKSHM_PROT_* */
+	int pkey;			/* the channel's key here, -1: none */
+	unsigned int slot;
+	uint64_t member_id;
+	unsigned int max_members;
+	size_t segment_size;
+	size_t max_message;		/* largest zero-copy message */
+};
+
+/* Describes the endpoint.  Returns 0 or -EKEYREVOKED. */
+int mpkshm_info(struct mpkshm_channel *ch, struct mpkshm_info *info);
+
+/*
+ * One sentence saying what protects @ch, for logs: e.g. that protection
+ * keys are missing on this CPU, or that the memfd backend is unprotected.
+ */
+const char *mpkshm_protection_string(struct mpkshm_channel *ch);
+
+struct mpkshm_member {
+	uint64_t member_id;
+	unsigned int slot;
+	unsigned int rights;		/* MPKSHM_RIGHT_* */
+	pid_t pid;			/* 0 when unknown */
+	uid_t uid;
+	bool self;
+};
+
+/*
+ * Fills up to @room members of the channel; returns how many there are
+ * (which may exceed @room), or a negative errno.
+ */
+int mpkshm_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
+		   unsigned int room);
+
+/*
+ * Waits until another member with the write right is present and returns
+ * its member id in *@member_id: the peer to mpkshm_call().  ETIMEDOUT.
+ */
+int mpkshm_find_peer(struct mpkshm_channel *ch, uint64_t *member_id,
+		     int timeout_ms);
+
+/*
+ * A file descriptor that polls readable when the endpoint may have
+ * something to do (a message, a peer joining or leaving, revocation), to
+ * wait on in poll, epoll or io_uring.  Call mpkshm_wait_prepare() before
+ * each sleep on it, and receive with timeout 0 after.  The library owns the
+ * fd: do not read, close or change it.
+ */
+int mpkshm_fd(struct mpkshm_channel *ch);
+
+/*
+ * Before sleeping on mpkshm_fd(): consumes the fd's old readiness and tells
+ * writers that this endpoint sleeps, so they ring it.  Returns 1 when a
+ * message already waits (do not sleep: receive it), 0 when it is safe to
+ * sleep until the fd polls readable.  The next receive call un-arms it.
+ */
+int mpkshm_wait_prepare(struct mpkshm_channel *ch);
+
+/* --- messages ------------------------------------------------------------ */
+
+#define MPKSHM_TO_ALL		0	/* destination: every reader */
+
+/*
+ * A received message.  Between mpkshm_peek() and mpkshm_release(), @data
+ * points into the sender's segment (zero copy) and the channel's key is
+ * open, read-only, for the calling thread.
+ */
+struct mpkshm_msg {
+	const void *data;
+	size_t len;
+	uint64_t sender;		/* member id */
+	unsigned int sender_slot;
+	uint64_t seq;			/* per sender, from 1 */
+	uint64_t correlation;		/* requests and responses */
+	/* private to the library */
+	uint64_t _pos;
+	uint64_t _next;
+	unsigned int _kind;
+	unsigned int _open;
+};
+
+/*
+ * Zero copy, sending: reserves @len bytes in this endpoint's segment and
+ * opens the channel's key for writing in the calling thread; fill *@buf,
+ * then mpkshm_commit() or mpkshm_abandon().  Waits up to @timeout_ms for
+ * readers to free space.  EMSGSIZE: larger than max_message (use
+ * mpkshm_send(), which splits); EPERM: no write right.
+ */
+int mpkshm_reserve(struct mpkshm_channel *ch, size_t len, void **buf,
+		   int timeout_ms);
+
+/*
+ * Publishes the first @len bytes of the reservation to @dest (a member id,
+ * or MPKSHM_TO_ALL) and closes the window.
+ */
+int mpkshm_commit(struct mpkshm_channel *ch, size_t len, uint64_t dest);
+
+/* Drops the reservation and closes the window. */
+int mpkshm_abandon(struct mpkshm_channel *ch);
+
+/*
+ * Zero copy, receiving: the next message for this endpoint, from any
+ * writer, left in place.  The window stays open (read-only) until
+ * mpkshm_release().  ETIMEDOUT, ECONNRESET (@from left: see
+ * mpkshm_recv_from), EKEYREVOKED, EBADMSG (a writer's ring is corrupt: that
+ * writer is skipped from then on).  A message that was split (larger than
+ * max_message) is EMSGSIZE here: receive it with mpkshm_recv().
+ */
+int mpkshm_peek(struct mpkshm_channel *ch, struct mpkshm_msg *msg,
+		int timeout_ms);
+
+/* Consumes a message returned by mpkshm_peek() and closes the window. */
+int mpkshm_release(struct mpkshm_channel *ch, struct mpkshm_msg *msg);
+
+/*
+ * Copies @len bytes to @dest (a member id or MPKSHM_TO_ALL).  Any length:
+ * a message larger than max_message is split and reassembled by
+ * mpkshm_recv().  Returns 0, ETIMEDOUT (nothing or part sent: then the
+ * readers discard the part), EPIPE (@dest is not a member).
+ */
+int mpkshm_send(struct mpkshm_channel *ch, uint64_t dest, const void *buf,
+		size_t len, int timeout_ms);
+
+/*
+ * Copies the next message into @buf and returns its length.  EMSGSIZE if
+ * it is longer than @cap: it stays queued, and *@info (if given) has its
+ * length.  @info, if given, gets the sender and sequence number.
+ */
+ssize_t mpkshm_recv(struct mpkshm_channel *ch, void *buf, size_t cap,
+		    struct mpkshm_msg *info, int timeout_ms);
+
+/* --- request/response ---------------------------------------------------- */
+
+/*
+ * Sends @req to the member @server and waits for its reply, up to
+ * @timeout_ms for the whole call.  The reply (at most @cap bytes) goes to
+ * @resp; *@resp_len gets its length.  ECONNRESET when @server leaves (or
+ * dies) before replying, ETIMEDOUT, EMSGSIZE (reply longer than @cap).
+ * While waiting, replies to earlier calls that timed out are discarded.
+ */
+int mpkshm_call(struct mpkshm_channel *ch, uint64_t server, const void *req,
+		size_t req_len, void *resp, size_t cap, size_t *resp_len,
+		int timeout_ms);
+
+struct mpkshm_request {
+	const void *data;		/* the whole request, reassembled */
+	size_t len;
+	uint64_t client;		/* member id */
+	/* private to the library */
+	uint64_t _correlation;
+	bool _replied;
+};
+
+/*
+ * Handles one request; replies with mpkshm_reply() (once; a handler that
+ * returns without replying sends an empty reply).  A negative return stops
+ * mpkshm_serve() with that value.
+ */
+typedef int (*mpkshm_handler)(void *arg, struct mpkshm_request *req);
+
+/*
+ * Serves requests until mpkshm_serve_stop(), revocation (EKEYREVOKED) or
+ * a handler error.  Returns 0 after a stop.
+ */
+int mpkshm_serve(struct mpkshm_channel *ch, mpkshm_handler handler,
+		 void *arg);
+
+/* Replies to @req. */
+int mpkshm_reply(struct mpkshm_channel *ch, struct mpkshm_request *req,
+		 const void *data, size_t len);
+
+/* Makes mpkshm_serve() return (from the handler or another thread). */
+void mpkshm_serve_stop(struct mpkshm_channel *ch);
 
 #ifdef __cplusplus
 }

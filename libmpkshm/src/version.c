@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
-#include "mpkshm.h"
+#include "internal.h"
 
-const char *mpkshm_version(void)
+MPKSHM_EXPORT const char *mpkshm_version(void)
 {
 	return MPKSHM_VERSION;
 }

@@ -9,7 +9,16 @@
 
 TEST(strerror_negative_errno_describes_it)
 {
-	EXPECT_STREQ("Connection reset by peer", mpkshm_strerror(-ECONNRESET));
+	EXPECT_STREQ("No such file or directory", mpkshm_strerror(-ENOENT));
+}
+
+TEST(strerror_gives_channel_meanings)
+{
+	EXPECT_STREQ("The peer left the channel", mpkshm_strerror(-ECONNRESET));
+	EXPECT_STREQ("Access to the channel was revoked",
+		     mpkshm_strerror(-EKEYREVOKED));
+	EXPECT_STREQ("mpklink.ko is not loaded (modprobe mpklink)",
+		     mpkshm_strerror(-ENODEV));
 }
 
 TEST(strerror_positive_errno_same_as_negative)

@@ -170,7 +170,9 @@ struct mpklink_attach {
 	__u64 member_id;		/* out */
 	__u64 map_size;			/* out: bytes of the whole channel */
 	__u64 slot_size;		/* out: control page + segment */
-	__u64 reserved[4];
+	__u32 channel_flags;		/* out: MPKLINK_CREATE_*; in: 0 */
+	__u32 reserved0;
+	__u64 reserved[3];
 };
 
 /*

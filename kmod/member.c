@@ -136,10 +136,11 @@ static int mpklink_member_join(struct mpklink_member *member,
 				member->rights & MPKLINK_RIGHT_WRITE);
 	if (err)
 		goto out;
+	/* The directory before the event, as in mpklink_member_leave(). */
+	mpklink_dir_set_slot(ch, slot, member->id, member->rights, 0);
 	mpklink_channel_event(ch, member, MPKLINK_EVENT_JOIN, 0);
 	list_add_tail(&member->node, &ch->members);
 	ch->nr_members++;
-	mpklink_dir_set_slot(ch, slot, member->id, member->rights, 0);
 	atomic64_inc(&ch->attaches);
 	atomic64_inc(&mpklink_stats.attaches);
 	atomic_inc(&mpklink_stats.members);
@@ -180,8 +181,13 @@ static void mpklink_member_leave(struct mpklink_member *member)
 	mutex_lock(&ch->lock);
 	list_del(&member->node);
 	ch->nr_members--;
-	mpklink_channel_event(ch, member, MPKLINK_EVENT_LEAVE, reason);
+	/*
+	 * The directory first: a member woken by the event must find the
+	 * change when it looks, or it would sleep again with nothing to wake
+	 * it.
+	 */
 	mpklink_dir_set_slot(ch, member->slot, 0, 0, 0);
+	mpklink_channel_event(ch, member, MPKLINK_EVENT_LEAVE, reason);
 	mpklink_slot_empty(ch, member->slot);
 	mutex_unlock(&ch->lock);
 	atomic_dec(&mpklink_stats.members);

@@ -65,9 +65,15 @@ enum mpkshm_backend {
 	MPKSHM_BACKEND_THREAD = 3,
 };
 
-/* mpkshm_options.flags */
+/*
+ * mpkshm_options.flags.  Every member that may read bounds every writer: a
+ * writer waits until all of them have taken a message before reusing its
+ * space.  An endpoint that never receives should say so with
+ * MPKSHM_OPEN_SEND_ONLY, or writers wait for it in vain.
+ */
 #define MPKSHM_OPEN_SINGLE_THREAD 0x1	/* no locking: one thread at a time */
 #define MPKSHM_OPEN_CREATE	0x2	/* memfd, thread: create if absent */
+#define MPKSHM_OPEN_SEND_ONLY	0x4	/* never receives (receiving: EPERM) */
 
 #define MPKSHM_SPIN_FOREVER	(~0u)	/* spin_us: never sleep */
 

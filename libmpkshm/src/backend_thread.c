@@ -22,6 +22,7 @@
 
 struct thread_region {
 	struct thread_region *next;
+	pid_t pid;			/* a fork child inherits, but owns none */
 	char name[MPKLINK_NAME_MAX];
 	unsigned int users;
 	uint8_t *base;
@@ -41,7 +42,7 @@ static struct thread_region *region_find(const char *name)
 	struct thread_region *r;
 
 	for (r = regions; r; r = r->next)
-		if (!strcmp(r->name, name))
+		if (r->pid == getpid() && !strcmp(r->name, name))
 			return r;
 	return NULL;
 }
@@ -80,6 +81,7 @@ static int region_create(const char *name, const struct mpkshm_options *o,
 	if (!r)
 		return -ENOMEM;
 	strcpy(r->name, name);
+	r->pid = getpid();
 	r->max_members = o->max_members;
 	r->slot_size = MPKLINK_CTRL_SIZE + o->segment_size;
 	r->len = MPKLINK_DIR_SIZE + r->max_members * r->slot_size;

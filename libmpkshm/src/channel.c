@@ -289,7 +289,9 @@ static uint64_t writer_limit(struct mpkshm_channel *ch, uint64_t head)
 
 		if (i == ch->slot || !peer_id(ch, i) ||
 		    !(__atomic_load_n(&ch->peers[i].rights, __ATOMIC_RELAXED) &
-		      MPKSHM_RIGHT_READ))
+		      MPKSHM_RIGHT_READ) ||
+		    atomic_load_explicit(&ch->peers[i].ctrl->send_only,
+					 memory_order_relaxed))
 			continue;
 		c = &ch->peers[i].ctrl->cursors[ch->slot];
 		if (atomic_load_explicit(&c->writer_id, memory_order_acquire) ==
@@ -599,19 +601,13 @@ static struct mpkshm_cursor *cursor_for(struct mpkshm_channel *ch,
 	else
 		head = atomic_load_explicit(&ring->head, memory_order_acquire);
 	head &= ~(uint64_t)(MPKSHM_ALIGN - 1);
+	/*
+	 * A writer bounds its head by this position until the cursor shows
+	 * up, so it cannot have lapped us: a head more than a ring beyond it
+	 * is the writer's corruption, for mpkshm_ring_look() to report.
+	 */
 	atomic_store_explicit(&c->tail, head, memory_order_relaxed);
 	atomic_store_explicit(&c->writer_id, writer, memory_order_release);
-	/*
-	 * The writer may have lapped us before it saw the cursor: then start
-	 * again from where it is now.
-	 */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&ring->head, memory_order_acquire) - head >
-	    ch->capacity) {
-		head = atomic_load_explicit(&ring->head, memory_order_acquire);
-		atomic_store_explicit(&c->tail, head & ~(uint64_t)(MPKSHM_ALIGN - 1),
-				      memory_order_release);
-	}
 	return c;
 }
 
@@ -714,7 +710,10 @@ static int check_reader(struct mpkshm_channel *ch)
 
 	if (err)
 		return err;
-	return ch->rights & MPKSHM_RIGHT_READ ? 0 : -EPERM;
+	if (!(ch->rights & MPKSHM_RIGHT_READ) ||
+	    ch->flags & MPKSHM_OPEN_SEND_ONLY)
+		return -EPERM;
+	return 0;
 }
 
 /* Verifies a one-record signed message in place. */
@@ -785,7 +784,7 @@ MPKSHM_EXPORT int mpkshm_release(struct mpkshm_channel *ch,
 	mpkshm_window_close(ch->pkey, true);
 	mpkshm_window_close(ch->pkey, false);
 	unlock(ch, &ch->recv_lock);
-	return 0;
+	return atomic_load(&ch->revoked) ? -EKEYREVOKED : 0;
 }
 
 /*
@@ -1095,7 +1094,8 @@ MPKSHM_EXPORT int mpkshm_open(const char *name,
 		memcpy(&opts, user_opts, user_opts->size);
 		opts.size = sizeof(opts);
 	}
-	if (opts.flags & ~(MPKSHM_OPEN_SINGLE_THREAD | MPKSHM_OPEN_CREATE))
+	if (opts.flags & ~(MPKSHM_OPEN_SINGLE_THREAD | MPKSHM_OPEN_CREATE |
+			   MPKSHM_OPEN_SEND_ONLY))
 		return -EINVAL;
 	if (sodium_init() < 0)
 		return -ENOSYS;
@@ -1156,6 +1156,8 @@ MPKSHM_EXPORT int mpkshm_open(const char *name,
 		atomic_store(&ch->own_ctrl->cursors[i].writer_id, 0);
 		atomic_store(&ch->own_ctrl->starts[i].reader_id, 0);
 	}
+	atomic_store(&ch->own_ctrl->send_only,
+		     !!(ch->flags & MPKSHM_OPEN_SEND_ONLY));
 	ch->dir_seq = UINT64_MAX;
 	err = refresh_locked(ch);
 	mpkshm_window_close(ch->pkey, true);

@@ -52,6 +52,7 @@ struct mpkshm_ctrl {
 	struct mpkshm_cursor cursors[MPKSHM_MAX_MEMBERS];	/* as reader */
 	struct mpkshm_start starts[MPKSHM_MAX_MEMBERS];		/* as writer */
 	_Alignas(64) _Atomic uint32_t waiting;	/* MPKSHM_WAIT_* */
+	_Atomic uint32_t send_only;	/* never receives: writers do not wait */
 };
 
 _Static_assert(sizeof(struct mpkshm_ctrl) <= MPKLINK_CTRL_SIZE,

@@ -343,6 +343,25 @@ TEST_F(msg, child_after_fork_has_no_endpoints)
 	EXPECT_EQ(1, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 1000));
 }
 
+TEST_F(msg, send_only_endpoint_does_not_hold_writers_back)
+{
+	char chunk[4096] = { 0 }, buf[4096];
+	struct mpkshm_channel *quiet;
+	int i;
+
+	ASSERT_EQ(0, lt_open(variant->backend, self->name,
+			     MPKSHM_OPEN_SEND_ONLY, &quiet));
+	EXPECT_EQ(-EPERM, mpkshm_recv(quiet, buf, sizeof(buf), NULL, 0));
+	/* Far more than a ring: only b reads, and b keeps up. */
+	for (i = 0; i < 100; i++) {
+		ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, chunk,
+					 sizeof(chunk), 1000));
+		ASSERT_EQ(sizeof(buf), mpkshm_recv(self->b, buf, sizeof(buf),
+						   NULL, 1000));
+	}
+	mpkshm_close(quiet);
+}
+
 TEST(bad_names_and_options_are_einval)
 {
 	struct mpkshm_channel *ch;

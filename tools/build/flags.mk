@@ -25,7 +25,7 @@ KSFT_INCLUDE := $(BUILD)/ext/kselftest
 # Test programs are single translation units whose harness macros
 # (FIXTURE_SETUP, ...) define non-static functions: prototypes buy nothing.
 TEST_CFLAGS := -std=gnu11 $(MPKLINK_CFLAGS) -Wno-missing-prototypes \
-	       -isystem $(KSFT_INCLUDE) -MMD -MP
+	       -isystem $(KSFT_INCLUDE) -I$(MPKLINK_TOP)/tools/testing -MMD -MP
 
 # The library as built by libmpkshm/Makefile.
 LIBMPKSHM_DIR := $(BUILD)/libmpkshm

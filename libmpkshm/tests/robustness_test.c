@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
+/*
+ * Robustness: a peer that writes garbage into its own ring cannot make the
+ * library read or write outside it (EBADMSG); a peer that dies makes calls
+ * fail within 100 ms; a revocation makes every call fail with EKEYREVOKED
+ * without the library ever faulting, even mid-window; signals never cut a
+ * wait short; a stray pointer still dies, through whatever fault handler
+ * the application had.
+ */
+#include <pthread.h>
+#include <sys/time.h>
+
+#include "kselftest_harness.h"
+#include "lib_test.h"
+#include "pkey_fault.h"
+#include "../src/internal.h"
+
+LT_FIXTURE(rob)
+
+/* The ring of writer @ch, found from a reservation at its start. */
+static struct mpkshm_ring *ring_of(struct mpkshm_channel *ch)
+{
+	void *buf;
+
+	if (mpkshm_reserve(ch, 8, &buf, 1000))
+		return NULL;
+	mpkshm_abandon(ch);
+	return (struct mpkshm_ring *)((char *)buf - MPKSHM_REC_HDR -
+				      sizeof(struct mpkshm_ring));
+}
+
+/* Runs @fn with the writer's key open, as a misbehaving writer would. */
+#define AS_BAD_WRITER(ch, stmt) do {					\
+		struct mpkshm_info _i;					\
+		mpkshm_info(ch, &_i);					\
+		if (_i.pkey >= 0)					\
+			pkey_set(_i.pkey, 0);				\
+		stmt;							\
+		if (_i.pkey >= 0)					\
+			pkey_set(_i.pkey, PKEY_DISABLE_ACCESS);		\
+	} while (0)
+
+TEST_F(rob, head_beyond_the_ring_is_ebadmsg_and_the_writer_is_skipped)
+{
+	struct mpkshm_ring *ring = ring_of(self->a);
+	struct mpkshm_channel *c;
+	char buf[16];
+
+	ASSERT_NE(NULL, ring);
+	AS_BAD_WRITER(self->a, ring->head = 1ull << 40);
+	EXPECT_EQ(-EBADMSG, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 100));
+	EXPECT_EQ(-ETIMEDOUT, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 10));
+	/* Other writers are still heard. */
+	ASSERT_EQ(0, lt_open(variant->backend, self->name, 0, &c));
+	ASSERT_EQ(0, mpkshm_send(c, MPKSHM_TO_ALL, "ok", 2, 1000));
+	EXPECT_EQ(2, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 1000));
+	mpkshm_close(c);
+}
+
+TEST_F(rob, huge_record_length_is_ebadmsg)
+{
+	struct mpkshm_ring *ring = ring_of(self->a);
+	struct mpkshm_rec *rec = (struct mpkshm_rec *)(ring + 1);
+	char buf[16];
+
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "x", 1, 1000));
+	AS_BAD_WRITER(self->a, rec->len = 0xffffffff);
+	EXPECT_EQ(-EBADMSG, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 100));
+}
+
+TEST_F(rob, unknown_record_kind_is_ebadmsg)
+{
+	struct mpkshm_ring *ring = ring_of(self->a);
+	struct mpkshm_rec *rec = (struct mpkshm_rec *)(ring + 1);
+	struct mpkshm_msg m;
+
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "x", 1, 1000));
+	AS_BAD_WRITER(self->a, rec->kind = 77);
+	EXPECT_EQ(-EBADMSG, mpkshm_peek(self->b, &m, 100));
+}
+
+TEST_F(rob, fragment_that_lies_about_its_message_is_ebadmsg)
+{
+	struct mpkshm_ring *ring = ring_of(self->a);
+	struct mpkshm_rec *rec = (struct mpkshm_rec *)(ring + 1);
+	char buf[64];
+
+	/* A first fragment announcing 32 bytes, then a "last" of another seq. */
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "aaaa", 4, 1000));
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "bbbb", 4, 1000));
+	AS_BAD_WRITER(self->a, ({
+		rec->flags = MPKSHM_REC_FIRST;
+		rec->total = 32;
+	}));
+	EXPECT_EQ(-EBADMSG, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 100));
+}
+
+TEST_F(rob, random_garbage_in_a_ring_never_crashes_the_reader)
+{
+	unsigned int seed = 1, round;
+	char buf[256];
+
+	for (round = 0; round < 200; round++) {
+		struct mpkshm_channel *w;
+		struct mpkshm_ring *ring;
+		uint32_t *words;
+		ssize_t n;
+		int i;
+
+		ASSERT_EQ(0, lt_open(variant->backend, self->name, 0, &w));
+		ring = ring_of(w);
+		ASSERT_NE(NULL, ring);
+		ASSERT_EQ(0, mpkshm_send(w, MPKSHM_TO_ALL, "seed", 4, 1000));
+		words = (uint32_t *)ring;
+		AS_BAD_WRITER(w, ({
+			for (i = 0; i < 64; i++)
+				words[rand_r(&seed) % 64] = rand_r(&seed);
+		}));
+		n = mpkshm_recv(self->b, buf, sizeof(buf), NULL, 0);
+		EXPECT_TRUE(n == 4 || n == -EBADMSG || n == -ETIMEDOUT ||
+			    n == -EMSGSIZE) TH_LOG("round %u: %zd", round, n);
+		mpkshm_close(w);
+	}
+}
+
+static int slow_handler(void *arg, struct mpkshm_request *req)
+{
+	(void)arg;
+	(void)req;
+	sleep(60);
+	return 0;
+}
+
+struct killer {
+	pid_t pid;
+	long long killed_at;
+};
+
+static void *kill_after_200ms(void *arg)
+{
+	struct killer *k = arg;
+
+	usleep(200000);
+	k->killed_at = lt_now_ns();
+	kill(k->pid, SIGKILL);
+	return NULL;
+}
+
+TEST_F(rob, call_to_a_peer_that_dies_fails_within_100ms)
+{
+	struct mpkshm_channel *server;
+	struct killer k;
+	long long failed;
+	int err, p[2];
+	uint64_t id;
+	pthread_t t;
+	size_t len;
+	char resp[8];
+
+	if (variant->backend == MPKSHM_BACKEND_THREAD)
+		SKIP(return, "threads of one process do not die alone");
+	ASSERT_EQ(0, pipe(p));
+	k.pid = fork();
+	if (k.pid == 0) {
+		if (lt_open(variant->backend, self->name, 0, &server))
+			_exit(1);
+		id = lt_id(server);
+		if (write(p[1], &id, sizeof(id)) != sizeof(id))
+			_exit(2);
+		mpkshm_serve(server, slow_handler, NULL);
+		_exit(0);
+	}
+	ASSERT_EQ(sizeof(id), read(p[0], &id, sizeof(id)));
+	ASSERT_EQ(0, pthread_create(&t, NULL, kill_after_200ms, &k));
+	err = mpkshm_call(self->a, id, "q", 1, resp, sizeof(resp), &len, 10000);
+	failed = lt_now_ns();
+	pthread_join(t, NULL);
+	lt_wait(k.pid);
+	EXPECT_EQ(-ECONNRESET, err);
+	TH_LOG("the call failed %lld us after the server was killed",
+	       (failed - k.killed_at) / 1000);
+	EXPECT_GT(100000000LL, failed - k.killed_at);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+TEST_F(rob, signals_do_not_cut_a_wait_short)
+{
+	struct itimerval every_ms = {
+		.it_interval = { 0, 1000 }, .it_value = { 0, 1000 },
+	};
+	struct itimerval off = { 0 };
+	struct sigaction sa = { .sa_handler = on_alarm };
+	long long start = lt_now_ns();
+	char buf[8];
+
+	sigaction(SIGALRM, &sa, NULL);
+	setitimer(ITIMER_REAL, &every_ms, NULL);
+	EXPECT_EQ(-ETIMEDOUT, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 200));
+	setitimer(ITIMER_REAL, &off, NULL);
+	EXPECT_LE(200000000LL, lt_now_ns() - start);
+}
+
+/* --- revocation: kernel backend only ------------------------------------- */
+
+static int revoke_uid0(const char *name)
+{
+	struct mpklink_grant g = {
+		.size = sizeof(g),
+		.principal = { .match = MPKLINK_MATCH_UID, .uid = 0 },
+	};
+	int dev = open(MPKLINK_DEVICE_PATH, O_RDWR | O_CLOEXEC), err = 0;
+
+	strcpy(g.name, name);
+	if (ioctl(dev, MPKLINK_IOC_REVOKE, &g))
+		err = -errno;
+	close(dev);
+	return err;
+}
+
+struct revoker {
+	const char *name;
+	long long at;
+};
+
+static void *revoke_after_100ms(void *arg)
+{
+	struct revoker *r = arg;
+
+	usleep(100000);
+	r->at = lt_now_ns();
+	revoke_uid0(r->name);
+	return NULL;
+}
+
+TEST_F(rob, blocked_receive_returns_ekeyrevoked_when_revoked)
+{
+	struct revoker r = { self->name, 0 };
+	long long returned;
+	pthread_t t;
+	char buf[8];
+
+	if (variant->backend != MPKSHM_BACKEND_KERNEL)
+		SKIP(return, "revocation is the kernel's");
+	ASSERT_EQ(0, pthread_create(&t, NULL, revoke_after_100ms, &r));
+	EXPECT_EQ(-EKEYREVOKED, mpkshm_recv(self->b, buf, sizeof(buf), NULL,
+					    5000));
+	returned = lt_now_ns();
+	pthread_join(t, NULL);
+	EXPECT_GT(100000000LL, returned - r.at);
+	EXPECT_EQ(-EKEYREVOKED, mpkshm_send(self->a, MPKSHM_TO_ALL, "x", 1, 0));
+	EXPECT_EQ(-EKEYREVOKED, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 0));
+}
+
+TEST_F(rob, revocation_inside_a_window_is_survived_and_reported)
+{
+	struct mpkshm_msg m;
+	volatile char c;
+
+	if (variant->backend != MPKSHM_BACKEND_KERNEL)
+		SKIP(return, "revocation is the kernel's");
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "data", 4, 1000));
+	ASSERT_EQ(0, mpkshm_peek(self->b, &m, 1000));
+	ASSERT_EQ(0, revoke_uid0(self->name));
+	/* The page is gone: the library puts a harmless one in its place. */
+	c = ((const volatile char *)m.data)[0];
+	(void)c;
+	EXPECT_EQ(-EKEYREVOKED, mpkshm_release(self->b, &m));
+	EXPECT_EQ(-EKEYREVOKED, mpkshm_peek(self->b, &m, 0));
+}
+
+static volatile sig_atomic_t seen_code;
+
+static void application_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	_exit(si->si_code == SEGV_PKUERR ? 42 : 43);
+}
+
+TEST_F(rob, stray_access_reaches_the_applications_own_fault_handler)
+{
+	struct sigaction sa = { .sa_sigaction = application_handler,
+				.sa_flags = SA_SIGINFO };
+	struct mpkshm_channel *w, *r;
+	struct mpkshm_msg m;
+	pid_t pid;
+
+	if (!mpkshm_pku_supported())
+		SKIP(return, "no protection keys on this CPU");
+	pid = fork();
+	if (pid == 0) {
+		/* The application's handler first, then the library's. */
+		sigaction(SIGSEGV, &sa, NULL);
+		if (lt_open(variant->backend, self->name, 0, &w) ||
+		    lt_open(variant->backend, self->name, 0, &r) ||
+		    mpkshm_send(w, MPKSHM_TO_ALL, "x", 1, 1000) ||
+		    mpkshm_peek(r, &m, 1000) || mpkshm_release(r, &m))
+			_exit(1);
+		seen_code = ((const volatile char *)m.data)[0];
+		_exit(2);	/* the stray read must not succeed */
+	}
+	EXPECT_EQ(42, lt_wait(pid));
+}
+
+TEST_HARNESS_MAIN

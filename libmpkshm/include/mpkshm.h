@@ -110,9 +110,10 @@ int mpkshm_open(const char *name, const struct mpkshm_options *opts,
 		struct mpkshm_channel **out);
 
 /*
- * Closes an endpoint: first waits (close_timeout_ms) for readers to take
- * the messages it sent, then leaves.  Always frees @ch; returns 0, or the
- * error that cut the wait short.
+ * Closes an endpoint: ends a reservation or peek the calling thread left
+ * open, waits (close_timeout_ms) for readers to take the messages it sent,
+ * then leaves.  Always frees @ch; returns 0, or the error that cut the
+ * wait short.
  */
 int mpkshm_close(struct mpkshm_channel *ch);
 
@@ -214,7 +215,8 @@ struct mpkshm_msg {
  * opens the channel's key for writing in the calling thread; fill *@buf,
  * then mpkshm_commit() or mpkshm_abandon().  Waits up to @timeout_ms for
  * readers to free space.  EMSGSIZE: larger than max_message (use
- * mpkshm_send(), which splits); EPERM: no write right.
+ * mpkshm_send(), which splits); EPERM: no write right.  Until the commit,
+ * other threads' sends on @ch wait, and this thread's fail with EBUSY.
  */
 int mpkshm_reserve(struct mpkshm_channel *ch, size_t len, void **buf,
 		   int timeout_ms);
@@ -234,7 +236,10 @@ int mpkshm_abandon(struct mpkshm_channel *ch);
  * mpkshm_release().  ETIMEDOUT, ECONNRESET (@from left: see
  * mpkshm_recv_from), EKEYREVOKED, EBADMSG (a writer's ring is corrupt: that
  * writer is skipped from then on).  A message that was split (larger than
- * max_message) is EMSGSIZE here: receive it with mpkshm_recv().
+ * max_message) is EMSGSIZE here: receive it with mpkshm_recv().  Signed
+ * channels: EKEYREJECTED (forged or altered) and EPROTO (replayed) consume
+ * the message.  Until the release, other threads' receives on @ch wait,
+ * and this thread's fail with EBUSY.
  */
 int mpkshm_peek(struct mpkshm_channel *ch, struct mpkshm_msg *msg,
 		int timeout_ms);

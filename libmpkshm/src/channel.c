@@ -48,16 +48,54 @@ static uint64_t deadline_after(int timeout_ms)
 	return mpkshm_now_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
+/*
+ * The locks are error-checking: a thread that calls, say, mpkshm_send()
+ * inside its own reservation gets EBUSY instead of deadlocking on itself.
+ */
 static void lock(struct mpkshm_channel *ch, pthread_mutex_t *m)
 {
 	if (!(ch->flags & MPKSHM_OPEN_SINGLE_THREAD))
 		pthread_mutex_lock(m);
 }
 
+static int lock_unless_own(struct mpkshm_channel *ch, pthread_mutex_t *m)
+{
+	if (ch->flags & MPKSHM_OPEN_SINGLE_THREAD)
+		return 0;
+	return pthread_mutex_lock(m) == EDEADLK ? -EBUSY : 0;
+}
+
 static void unlock(struct mpkshm_channel *ch, pthread_mutex_t *m)
 {
 	if (!(ch->flags & MPKSHM_OPEN_SINGLE_THREAD))
 		pthread_mutex_unlock(m);
+}
+
+/*
+ * Entering the send or receive side.  Taken by the thread holding a
+ * reservation (or a peek) open, or with one open on a single-threaded
+ * endpoint: EBUSY, since the window must be closed first.
+ */
+static int enter_send(struct mpkshm_channel *ch)
+{
+	if (lock_unless_own(ch, &ch->send_lock))
+		return -EBUSY;
+	if (ch->reserved) {
+		unlock(ch, &ch->send_lock);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static int enter_recv(struct mpkshm_channel *ch)
+{
+	if (lock_unless_own(ch, &ch->recv_lock))
+		return -EBUSY;
+	if (ch->peeking) {
+		unlock(ch, &ch->recv_lock);
+		return -EBUSY;
+	}
+	return 0;
 }
 
 /* Every call starts here: in a child after fork there are no endpoints. */
@@ -419,11 +457,9 @@ MPKSHM_EXPORT int mpkshm_reserve(struct mpkshm_channel *ch, size_t len,
 		return err;
 	if (mpkshm_rec_size(len, ch->signed_channel) > ch->capacity)
 		return -EMSGSIZE;
-	lock(ch, &ch->send_lock);
-	if (ch->reserved) {
-		unlock(ch, &ch->send_lock);
-		return -EBUSY;
-	}
+	err = enter_send(ch);
+	if (err)
+		return err;
 	mpkshm_window_open(ch->pkey, true);
 	err = refresh_locked(ch);
 	pos = err ? err : make_room(ch, len, ch->signed_channel, deadline);
@@ -554,11 +590,9 @@ static int send_message(struct mpkshm_channel *ch, uint16_t kind,
 	err = check_writer(ch);
 	if (err)
 		return err;
-	lock(ch, &ch->send_lock);
-	if (ch->reserved) {
-		unlock(ch, &ch->send_lock);
-		return -EBUSY;
-	}
+	err = enter_send(ch);
+	if (err)
+		return err;
 	mpkshm_window_open(ch->pkey, true);
 	err = refresh_locked(ch);
 	if (!err && dest != MPKSHM_TO_ALL && !is_member(ch, dest))
@@ -737,18 +771,23 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 	int ret;
 
 	ret = check_reader(ch);
+	if (!ret)
+		ret = enter_recv(ch);
 	if (ret)
 		return ret;
-	lock(ch, &ch->recv_lock);
 	mpkshm_window_open(ch->pkey, true);
 	atomic_fetch_and(&ch->own_ctrl->waiting, ~MPKSHM_WAIT_DATA);
 	ret = wait_until(ch, &ch->recv_lock, find_next, &f, MPKSHM_WAIT_DATA,
 			 deadline);
 	if (ret == 1 && !(f.view.hdr.flags & MPKSHM_REC_LAST))
 		ret = -EMSGSIZE;	/* split: mpkshm_recv() */
-	if (ret == 1)
+	if (ret == 1) {
 		ret = verify_record(ch, &f);
-	else if (ret == 0)
+		/* Rejected: consumed, as mpkshm_recv() does, or it blocks
+		 * every later message from that writer. */
+		if (ret < 0)
+			consume(ch, f.slot, f.view.next);
+	} else if (ret == 0)
 		ret = -EAGAIN;
 	if (ret < 0) {
 		mpkshm_window_close(ch->pkey, true);
@@ -766,6 +805,7 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 	msg->_next = f.view.next;
 	msg->_kind = f.view.hdr.kind;
 	msg->_open = 1;
+	ch->peeking = true;
 	/* Read-only for the caller's window; recv_lock stays held. */
 	mpkshm_window_open(ch->pkey, false);
 	mpkshm_window_close(ch->pkey, true);
@@ -778,6 +818,7 @@ MPKSHM_EXPORT int mpkshm_release(struct mpkshm_channel *ch,
 	if (!ch || !msg || !msg->_open)
 		return -EINVAL;
 	msg->_open = 0;
+	ch->peeking = false;
 	mpkshm_window_open(ch->pkey, true);
 	if (mpkshm_peer_is(ch, msg->sender_slot, msg->sender))
 		consume(ch, msg->sender_slot, msg->_next);
@@ -876,9 +917,10 @@ MPKSHM_EXPORT ssize_t mpkshm_recv(struct mpkshm_channel *ch, void *buf,
 	ssize_t ret;
 
 	ret = check_reader(ch);
+	if (!ret)
+		ret = enter_recv(ch);
 	if (ret)
 		return ret;
-	lock(ch, &ch->recv_lock);
 	mpkshm_window_open(ch->pkey, true);
 	atomic_fetch_and(&ch->own_ctrl->waiting, ~MPKSHM_WAIT_DATA);
 	do {
@@ -905,9 +947,14 @@ MPKSHM_EXPORT int mpkshm_call(struct mpkshm_channel *ch, uint64_t server,
 	err = check_writer(ch);
 	if (!err)
 		err = check_reader(ch);
+	if (!err)
+		err = enter_recv(ch);	/* fail before sending, not after */
 	if (err)
 		return err;
-	lock(ch, &ch->send_lock);
+	unlock(ch, &ch->recv_lock);
+	err = enter_send(ch);
+	if (err)
+		return err;
 	correlation = ++ch->next_correlation;
 	unlock(ch, &ch->send_lock);
 	err = send_message(ch, MPKSHM_REC_REQUEST, server, correlation, req,
@@ -915,7 +962,9 @@ MPKSHM_EXPORT int mpkshm_call(struct mpkshm_channel *ch, uint64_t server,
 	if (err)
 		return err == -EPIPE ? -ECONNRESET : err;
 
-	lock(ch, &ch->recv_lock);
+	err = enter_recv(ch);
+	if (err)
+		return err;
 	mpkshm_window_open(ch->pkey, true);
 	for (slot = 0; slot < ch->max_members; slot++)
 		if (peer_id(ch, slot) == server)
@@ -1081,6 +1130,7 @@ MPKSHM_EXPORT int mpkshm_open(const char *name,
 {
 	struct mpkshm_options opts;
 	struct mpkshm_channel *ch;
+	pthread_mutexattr_t attr;
 	unsigned int i;
 	int err;
 
@@ -1110,8 +1160,11 @@ MPKSHM_EXPORT int mpkshm_open(const char *name,
 	ch->close_timeout_ms = opts.close_timeout_ms;
 	ch->fd = -1;
 	ch->pkey = -1;
-	pthread_mutex_init(&ch->send_lock, NULL);
-	pthread_mutex_init(&ch->recv_lock, NULL);
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+	pthread_mutex_init(&ch->send_lock, &attr);
+	pthread_mutex_init(&ch->recv_lock, &attr);
+	pthread_mutexattr_destroy(&attr);
 	pthread_mutex_init(&ch->starts_lock, NULL);
 	switch (opts.backend ? opts.backend : MPKSHM_BACKEND_KERNEL) {
 	case MPKSHM_BACKEND_KERNEL:
@@ -1187,8 +1240,14 @@ MPKSHM_EXPORT int mpkshm_close(struct mpkshm_channel *ch)
 
 	if (!ch)
 		return -EINVAL;
+	/* Windows this thread left open are closed with it. */
 	if (ch->pid == getpid() && ch->reserved)
 		mpkshm_abandon(ch);
+	if (ch->pid == getpid() && ch->peeking) {
+		ch->peeking = false;
+		mpkshm_window_close(ch->pkey, false);
+		unlock(ch, &ch->recv_lock);
+	}
 	if (ch->pid == getpid() && !atomic_load(&ch->revoked)) {
 		if (ch->own_ring && ch->close_timeout_ms) {
 			lock(ch, &ch->send_lock);
@@ -1279,9 +1338,10 @@ MPKSHM_EXPORT int mpkshm_find_peer(struct mpkshm_channel *ch,
 	struct peer_search s = { 0 };
 	int ret = usable(ch);
 
+	if (!ret)
+		ret = enter_recv(ch);
 	if (ret)
 		return ret;
-	lock(ch, &ch->recv_lock);
 	mpkshm_window_open(ch->pkey, true);
 	ret = wait_until(ch, &ch->recv_lock, writer_present, &s,
 			 MPKSHM_WAIT_DATA, deadline_after(timeout_ms));
@@ -1305,9 +1365,10 @@ MPKSHM_EXPORT int mpkshm_wait_prepare(struct mpkshm_channel *ch)
 	struct found f = { .only_slot = -1 };
 	int ret = check_reader(ch);
 
+	if (!ret)
+		ret = enter_recv(ch);
 	if (ret)
 		return ret;
-	lock(ch, &ch->recv_lock);
 	mpkshm_window_open(ch->pkey, true);
 	ret = ch->ops->drain ? ch->ops->drain(ch) : 0;
 	if (!ret) {

@@ -241,6 +241,7 @@ struct mpkshm_channel {
 
 	/* Reading (recv_lock). */
 	pthread_mutex_t recv_lock;
+	bool peeking;			/* a peek window is open */
 	unsigned int next_writer;	/* round robin */
 	uint64_t next_correlation;
 

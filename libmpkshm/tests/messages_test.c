@@ -8,6 +8,7 @@
 
 #include "kselftest_harness.h"
 #include "lib_test.h"
+#include "pkey_fault.h"
 
 LT_FIXTURE(msg)
 
@@ -245,6 +246,51 @@ TEST_F(msg, wait_prepare_says_when_a_message_already_waits)
 {
 	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "x", 1, 1000));
 	EXPECT_EQ(1, mpkshm_wait_prepare(self->b));
+}
+
+TEST_F(msg, send_inside_the_threads_own_reservation_is_ebusy)
+{
+	void *buf;
+
+	ASSERT_EQ(0, mpkshm_reserve(self->a, 8, &buf, 1000));
+	/* The same thread: an error, not a deadlock on its own lock. */
+	EXPECT_EQ(-EBUSY, mpkshm_send(self->a, MPKSHM_TO_ALL, "x", 1, 0));
+	EXPECT_EQ(-EBUSY, mpkshm_reserve(self->a, 8, &buf, 0));
+	EXPECT_EQ(0, mpkshm_abandon(self->a));
+	EXPECT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "x", 1, 1000));
+}
+
+TEST_F(msg, receive_inside_the_threads_own_peek_is_ebusy)
+{
+	struct mpkshm_msg m;
+	char buf[8];
+
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "one", 3, 1000));
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "two", 3, 1000));
+	ASSERT_EQ(0, mpkshm_peek(self->b, &m, 1000));
+	EXPECT_EQ(-EBUSY, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 0));
+	EXPECT_EQ(-EBUSY, mpkshm_wait_prepare(self->b));
+	EXPECT_EQ(0, mpkshm_release(self->b, &m));
+	/* Nothing was taken twice or skipped. */
+	ASSERT_EQ(3, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 1000));
+	EXPECT_EQ(0, memcmp(buf, "two", 3));
+}
+
+TEST_F(msg, close_with_a_peek_open_ends_the_window)
+{
+	struct mpkshm_info info;
+	struct mpkshm_msg m;
+
+	ASSERT_EQ(0, mpkshm_info(self->b, &info));
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "x", 1, 1000));
+	ASSERT_EQ(0, mpkshm_peek(self->b, &m, 1000));
+	EXPECT_EQ(0, mpkshm_close(self->b));
+	self->b = NULL;
+	/* The thread's PKRU no longer opens the key (3: access disabled). */
+	if (info.pkey >= 0)
+		EXPECT_EQ(3, pkey_fault_pkru_bits(info.pkey));
+	/* a keeps working, and the next open of the channel too. */
+	EXPECT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "y", 1, 1000));
 }
 
 TEST_F(msg, members_lists_both_endpoints)

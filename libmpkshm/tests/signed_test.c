@@ -188,6 +188,30 @@ TEST_F(sig, message_altered_after_signing_is_rejected)
 					     1000));
 }
 
+TEST_F(sig, rejected_message_is_consumed_and_the_next_one_arrives)
+{
+	struct mpkshm_info info;
+	struct mpkshm_rec *rec;
+	struct mpkshm_msg m;
+
+	ASSERT_EQ(0, open_with_key(self->name, self->good_key, &self->a));
+	ASSERT_EQ(0, open_with_key(self->name, self->good_key, &self->b));
+	rec = first_record(self->a);
+	ASSERT_NE(NULL, rec);
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "pay 10", 6, 1000));
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "honest", 6, 1000));
+	ASSERT_EQ(0, mpkshm_info(self->a, &info));
+	pkey_set(info.pkey, 0);
+	((char *)(rec + 1))[4] = '9';
+	pkey_set(info.pkey, PKEY_DISABLE_ACCESS);
+	/* Zero copy too: the bad one is dropped, not returned forever. */
+	EXPECT_EQ(-EKEYREJECTED, mpkshm_peek(self->b, &m, 1000));
+	ASSERT_EQ(0, mpkshm_peek(self->b, &m, 1000));
+	EXPECT_EQ(6, m.len);
+	EXPECT_EQ(2, m.seq);
+	mpkshm_release(self->b, &m);
+}
+
 TEST_F(sig, replayed_message_is_rejected)
 {
 	struct mpkshm_info info;

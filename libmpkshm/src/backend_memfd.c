@@ -12,7 +12,7 @@
  * assigns slots.  Each member creates a memfd for its slot (control page
  * and segment), maps it read-write, then seals it (F_SEAL_FUTURE_WRITE,
  * GROW, SHRINK, SEAL) so that others can map it read-only only, and sends
- * it and an eventfd (its doorbell) to the broker, which passes every
+ * it and its doorbell (bell.c) to the broker, which passes every
  * member's to every other member.  A member's process exiting closes its
  * socket; the broker then frees the slot and rings everyone.
  *
@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -121,7 +120,7 @@ struct broker_member {
 	uint64_t id;
 	bool joined;		/* sent its fds */
 	int segfd;
-	int eventfd;
+	int bell;			/* its doorbell's write end */
 };
 
 struct broker {
@@ -154,7 +153,7 @@ static void broker_ring_all(struct broker *b)
 
 	for (i = 0; i < b->max_members; i++)
 		if (b->m[i].joined)
-			eventfd_write(b->m[i].eventfd, 1);
+			mpkshm_bell_ring(b->m[i].bell);
 }
 
 static void broker_drop(struct broker *b, unsigned int slot)
@@ -164,7 +163,7 @@ static void broker_drop(struct broker *b, unsigned int slot)
 	if (m->joined) {
 		broker_dir_set(b, slot, 0);
 		close(m->segfd);
-		close(m->eventfd);
+		close(m->bell);
 	}
 	close(m->sock);
 	*m = (struct broker_member){ .sock = -1 };
@@ -232,7 +231,7 @@ static void broker_hello(struct broker *b, unsigned int slot)
 		return;
 	}
 	m->segfd = fds[0];
-	m->eventfd = fds[1];
+	m->bell = fds[1];
 	m->joined = true;
 	broker_dir_set(b, slot, m->id);
 	/* Everyone learns of everyone: the newcomer of all, all of it. */
@@ -246,12 +245,12 @@ static void broker_hello(struct broker *b, unsigned int slot)
 		peer.slot = slot;
 		peer.member_id = m->id;
 		ofds[0] = m->segfd;
-		ofds[1] = m->eventfd;
+		ofds[1] = m->bell;
 		send_msg(o->sock, &peer, ofds, 2);
 		peer.slot = i;
 		peer.member_id = o->id;
 		ofds[0] = o->segfd;
-		ofds[1] = o->eventfd;
+		ofds[1] = o->bell;
 		send_msg(m->sock, &peer, ofds, 2);
 	}
 	broker_ring_all(b);
@@ -382,7 +381,11 @@ struct memfd_channel {
 	uint64_t slot_size;
 	uint8_t *own;			/* own slot, read-write */
 	int segfd;
-	int peer_eventfd[MPKSHM_MAX_MEMBERS];
+	int own_bell;			/* our doorbell's write end */
+	/* The others' doorbells (write ends); the lock keeps a ring from
+	 * racing with a member's departure closing its fd. */
+	pthread_mutex_t bells_lock;
+	int peer_bell[MPKSHM_MAX_MEMBERS];
 	uint64_t mapped_id[MPKSHM_MAX_MEMBERS];	/* whose memfd each slot shows */
 };
 
@@ -439,9 +442,11 @@ static int read_socket(struct mpkshm_channel *ch)
 		}
 		err = map_slot(ch, w.slot, fds[0]);
 		close(fds[0]);
-		if (m->peer_eventfd[w.slot] >= 0)
-			close(m->peer_eventfd[w.slot]);
-		m->peer_eventfd[w.slot] = fds[1];
+		pthread_mutex_lock(&m->bells_lock);
+		if (m->peer_bell[w.slot] >= 0)
+			close(m->peer_bell[w.slot]);
+		m->peer_bell[w.slot] = fds[1];
+		pthread_mutex_unlock(&m->bells_lock);
 		__atomic_store_n(&m->mapped_id[w.slot], err ? 0 : w.member_id,
 				 __ATOMIC_RELEASE);
 	}
@@ -481,10 +486,13 @@ static void memfd_close(struct mpkshm_channel *ch)
 	if (m->segfd >= 0)
 		close(m->segfd);
 	for (i = 0; i < MPKSHM_MAX_MEMBERS; i++)
-		if (m->peer_eventfd[i] >= 0)
-			close(m->peer_eventfd[i]);
+		if (m->peer_bell[i] >= 0)
+			close(m->peer_bell[i]);
+	pthread_mutex_destroy(&m->bells_lock);
 	if (ch->fd >= 0)
 		close(ch->fd);
+	if (m->own_bell >= 0)
+		close(m->own_bell);
 	if (m->broker)
 		broker_stop(m->broker);
 	mpkshm_key_put(ch->pkey);
@@ -516,7 +524,6 @@ static int wait_for_own_slot(struct mpkshm_channel *ch)
 	uint64_t deadline = mpkshm_now_ns() + 5000000000ull, id;
 	struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
 	uint32_t rights, flags;
-	eventfd_t value;
 
 	for (;;) {
 		mpkshm_window_open(ch->pkey, false);
@@ -527,7 +534,7 @@ static int wait_for_own_slot(struct mpkshm_channel *ch)
 		if (mpkshm_now_ns() > deadline)
 			return -ETIMEDOUT;
 		poll(&pfd, 1, 100);
-		eventfd_read(ch->fd, &value);
+		mpkshm_bell_drain(ch->fd);
 	}
 }
 
@@ -594,7 +601,7 @@ static int memfd_map(struct mpkshm_channel *ch, const struct wire *w,
 	ch->own_ctrl = (struct mpkshm_ctrl *)m->own;
 	ch->own_ring = (struct mpkshm_ring *)(m->own + MPKLINK_CTRL_SIZE);
 	fds[0] = m->segfd;
-	fds[1] = ch->fd;
+	fds[1] = m->own_bell;
 	err = send_msg(m->sock, &hello, fds, 2);
 	if (err)
 		return err;
@@ -612,9 +619,10 @@ static int memfd_open(struct mpkshm_channel *ch, const char *name,
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
-	m->sock = m->segfd = -1;
+	m->sock = m->segfd = m->own_bell = -1;
+	pthread_mutex_init(&m->bells_lock, NULL);
 	for (i = 0; i < MPKSHM_MAX_MEMBERS; i++)
-		m->peer_eventfd[i] = -1;
+		m->peer_bell[i] = -1;
 	ch->backend = m;
 	ch->pkey = mpkshm_key_take();
 	if (ch->pkey == -ENOSPC) {
@@ -622,10 +630,10 @@ static int memfd_open(struct mpkshm_channel *ch, const char *name,
 		memfd_close(ch);
 		return -ENOSPC;
 	}
-	ch->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ch->fd < 0) {
+	err = mpkshm_bell_open(&ch->fd, &m->own_bell);
+	if (err) {
 		memfd_close(ch);
-		return -ENOMEM;
+		return err;
 	}
 
 	m->sock = connect_broker(name);
@@ -663,22 +671,22 @@ static int memfd_notify(struct mpkshm_channel *ch, uint64_t slots)
 	struct memfd_channel *m = ch->backend;
 	unsigned int i;
 
+	pthread_mutex_lock(&m->bells_lock);
 	for (i = 0; i < ch->max_members; i++) {
 		if (!(slots & (1ull << i)))
 			continue;
 		if (i == ch->slot)
-			eventfd_write(ch->fd, 1);
-		else if (m->peer_eventfd[i] >= 0)
-			eventfd_write(m->peer_eventfd[i], 1);
+			mpkshm_bell_ring(m->own_bell);
+		else if (m->peer_bell[i] >= 0)
+			mpkshm_bell_ring(m->peer_bell[i]);
 	}
+	pthread_mutex_unlock(&m->bells_lock);
 	return 0;
 }
 
 static int memfd_drain(struct mpkshm_channel *ch)
 {
-	eventfd_t value;
-
-	eventfd_read(ch->fd, &value);
+	mpkshm_bell_drain(ch->fd);
 	return read_socket(ch);
 }
 

@@ -8,13 +8,12 @@
  * the benchmark compares the two models like for like.
  *
  * No isolation between endpoints beyond PKRU: any thread of the process can
- * open the key.  Doorbells are eventfds.
+ * open the key.  Doorbells are eventfds (bell.c).
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -31,7 +30,7 @@ struct thread_region {
 	unsigned int max_members;
 	int pkey;
 	uint64_t last_id;
-	int eventfd[MPKSHM_MAX_MEMBERS];	/* -1: free slot */
+	int bell[MPKSHM_MAX_MEMBERS];	/* write ends; -1: free slot */
 };
 
 static pthread_mutex_t regions_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -102,7 +101,7 @@ static int region_create(const char *name, const struct mpkshm_options *o,
 		return -ENOSPC;
 	}
 	for (i = 0; i < MPKSHM_MAX_MEMBERS; i++)
-		r->eventfd[i] = -1;
+		r->bell[i] = -1;
 	mpkshm_window_open(r->pkey, true);
 	dir = region_dir(r);
 	dir->magic = MPKLINK_DIR_MAGIC;
@@ -137,11 +136,11 @@ static int thread_open(struct mpkshm_channel *ch, const char *name,
 {
 	struct thread_region *r;
 	unsigned int slot, i;
-	int efd, err = 0;
+	int rd, wr, err;
 
-	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (efd < 0)
-		return -errno;
+	err = mpkshm_bell_open(&rd, &wr);
+	if (err)
+		return err;
 	pthread_mutex_lock(&regions_lock);
 	r = region_find(name);
 	if (!r && !(opts->flags & MPKSHM_OPEN_CREATE))
@@ -149,7 +148,7 @@ static int thread_open(struct mpkshm_channel *ch, const char *name,
 	else if (!r)
 		err = region_create(name, opts, &r);
 	if (!err) {
-		for (slot = 0; slot < r->max_members && r->eventfd[slot] >= 0;
+		for (slot = 0; slot < r->max_members && r->bell[slot] >= 0;
 		     slot++)
 			;
 		if (slot == r->max_members)
@@ -157,13 +156,14 @@ static int thread_open(struct mpkshm_channel *ch, const char *name,
 	}
 	if (err) {
 		pthread_mutex_unlock(&regions_lock);
-		close(efd);
+		close(rd);
+		close(wr);
 		return err;
 	}
 	r->users++;
-	r->eventfd[slot] = efd;
+	r->bell[slot] = wr;
 	ch->backend = r;
-	ch->fd = efd;
+	ch->fd = rd;
 	ch->slot = slot;
 	ch->member_id = ++r->last_id;
 	ch->rights = MPKSHM_RIGHT_READ | MPKSHM_RIGHT_WRITE;
@@ -199,12 +199,13 @@ static void thread_close(struct mpkshm_channel *ch)
 	mpkshm_window_open(r->pkey, true);
 	dir_set(r, ch->slot, 0, 0);
 	mpkshm_window_close(r->pkey, true);
-	close(r->eventfd[ch->slot]);
-	r->eventfd[ch->slot] = -1;
+	close(r->bell[ch->slot]);
+	close(ch->fd);
+	r->bell[ch->slot] = -1;
 	/* The others learn from the directory; wake them to look. */
 	for (i = 0; i < r->max_members; i++)
-		if (r->eventfd[i] >= 0)
-			eventfd_write(r->eventfd[i], 1);
+		if (r->bell[i] >= 0)
+			mpkshm_bell_ring(r->bell[i]);
 	region_drop(r);
 	pthread_mutex_unlock(&regions_lock);
 }
@@ -214,20 +215,18 @@ static int thread_notify(struct mpkshm_channel *ch, uint64_t slots)
 	struct thread_region *r = ch->backend;
 	unsigned int i;
 
-	for (i = 0; i < r->max_members; i++) {
-		int fd = __atomic_load_n(&r->eventfd[i], __ATOMIC_RELAXED);
-
-		if (slots & (1ull << i) && fd >= 0)
-			eventfd_write(fd, 1);
-	}
+	/* Under the lock: a departing member closes its bell under it. */
+	pthread_mutex_lock(&regions_lock);
+	for (i = 0; i < r->max_members; i++)
+		if (slots & (1ull << i) && r->bell[i] >= 0)
+			mpkshm_bell_ring(r->bell[i]);
+	pthread_mutex_unlock(&regions_lock);
 	return 0;
 }
 
 static int thread_drain(struct mpkshm_channel *ch)
 {
-	eventfd_t value;
-
-	eventfd_read(ch->fd, &value);
+	mpkshm_bell_drain(ch->fd);
 	return 0;
 }
 

@@ -98,10 +98,28 @@ static int enter_recv(struct mpkshm_channel *ch)
 	return 0;
 }
 
+/*
+ * Forks, counted in the child, so that every call can tell an inherited
+ * endpoint without a getpid() system call (glibc no longer caches it).
+ */
+static atomic_uint fork_generation;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void count_fork_in_child(void)
+{
+	atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed);
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, count_fork_in_child);
+}
+
 /* Every call starts here: in a child after fork there are no endpoints. */
 static int usable(struct mpkshm_channel *ch)
 {
-	if (!ch || ch->pid != getpid())
+	if (!ch || ch->fork_generation !=
+	    atomic_load_explicit(&fork_generation, memory_order_relaxed))
 		return -EBADF;
 	if (atomic_load_explicit(&ch->revoked, memory_order_relaxed))
 		return -EKEYREVOKED;
@@ -257,18 +275,28 @@ static int wait_until(struct mpkshm_channel *ch, pthread_mutex_t *m,
 		      int (*ready)(struct mpkshm_channel *, void *), void *arg,
 		      uint32_t what, uint64_t deadline)
 {
-	uint64_t spin_until;
+	uint64_t spin_until, now;
+	unsigned int spins;
 	int ret, timeout;
 	struct pollfd pfd;
 
+	/* Most calls find what they wait for at once: no clock then. */
+	ret = ready(ch, arg);
+	if (ret)
+		return ret;
+	now = mpkshm_now_ns();
 	spin_until = ch->spin_us == MPKSHM_SPIN_FOREVER ? UINT64_MAX :
-		     mpkshm_now_ns() + (uint64_t)ch->spin_us * 1000u;
-	for (;;) {
+		     now + (uint64_t)ch->spin_us * 1000u;
+	for (spins = 0;; spins++) {
 		ret = ready(ch, arg);
 		if (ret)
 			return ret;
-		uint64_t now = mpkshm_now_ns();
-
+		/* Reading the clock costs more than looking: not every time. */
+		if (spins % 32) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		now = mpkshm_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		if (now < spin_until) {
@@ -807,8 +835,7 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 	msg->_open = 1;
 	ch->peeking = true;
 	/* Read-only for the caller's window; recv_lock stays held. */
-	mpkshm_window_open(ch->pkey, false);
-	mpkshm_window_close(ch->pkey, true);
+	mpkshm_window_downgrade(ch->pkey);
 	return 0;
 }
 
@@ -819,11 +846,11 @@ MPKSHM_EXPORT int mpkshm_release(struct mpkshm_channel *ch,
 		return -EINVAL;
 	msg->_open = 0;
 	ch->peeking = false;
-	mpkshm_window_open(ch->pkey, true);
+	/* The cursor is in our control page: write access, then close. */
+	mpkshm_window_upgrade(ch->pkey);
 	if (mpkshm_peer_is(ch, msg->sender_slot, msg->sender))
 		consume(ch, msg->sender_slot, msg->_next);
 	mpkshm_window_close(ch->pkey, true);
-	mpkshm_window_close(ch->pkey, false);
 	unlock(ch, &ch->recv_lock);
 	return atomic_load(&ch->revoked) ? -EKEYREVOKED : 0;
 }
@@ -1155,6 +1182,8 @@ MPKSHM_EXPORT int mpkshm_open(const char *name,
 		return -ENOMEM;
 	strcpy(ch->name, name);
 	ch->pid = getpid();
+	pthread_once(&atfork_once, register_atfork);
+	ch->fork_generation = atomic_load(&fork_generation);
 	ch->flags = opts.flags;
 	ch->spin_us = opts.spin_us;
 	ch->close_timeout_ms = opts.close_timeout_ms;

@@ -140,6 +140,9 @@ static inline uint64_t mpkshm_ring_capacity(uint64_t segment_size)
  */
 void mpkshm_window_open(int pkey, bool write);
 void mpkshm_window_close(int pkey, bool write);
+/* A writing window of this thread becomes read-only, or back: one WRPKRU. */
+void mpkshm_window_downgrade(int pkey);
+void mpkshm_window_upgrade(int pkey);
 
 /*
  * Keys for the memfd and thread backends: a fresh one while the process has
@@ -205,6 +208,7 @@ struct mpkshm_channel {
 	enum mpkshm_backend kind;
 	char name[MPKLINK_NAME_MAX];
 	pid_t pid;			/* the opener: in a child, nothing works */
+	unsigned int fork_generation;	/* forks counted at open */
 	unsigned int flags;		/* MPKSHM_OPEN_* */
 	unsigned int spin_us;
 	int close_timeout_ms;
@@ -287,6 +291,11 @@ int mpkshm_verify_end(struct mpkshm_channel *ch, unsigned int slot,
 		      const uint8_t *sig);
 int mpkshm_verify(struct mpkshm_channel *ch, unsigned int slot, uint64_t seq,
 		  const void *msg, size_t len, const uint8_t *sig);
+
+/* bell.c: doorbells of the userspace backends (eventfds). */
+int mpkshm_bell_open(int *rd, int *wr);
+void mpkshm_bell_ring(int wr);
+void mpkshm_bell_drain(int rd);
 
 /* Time. */
 uint64_t mpkshm_now_ns(void);

@@ -59,10 +59,14 @@ static inline void wrpkru(uint32_t pkru)
 static __thread uint16_t window_depth[NR_PKEYS];
 static __thread uint16_t window_writers[NR_PKEYS];
 
+/*
+ * WRPKRU serialises the pipeline (and under QEMU's emulation flushes the
+ * software TLB): it is written only when the bits change.
+ */
 static void window_apply(int pkey)
 {
 	const unsigned int shift = 2 * pkey;
-	uint32_t bits, pkru = rdpkru();
+	uint32_t bits, pkru = rdpkru(), want;
 
 	if (!window_depth[pkey])
 		bits = 3;	/* access and write disabled */
@@ -70,7 +74,9 @@ static void window_apply(int pkey)
 		bits = 2;	/* write disabled */
 	else
 		bits = 0;
-	wrpkru((pkru & ~(3u << shift)) | (bits << shift));
+	want = (pkru & ~(3u << shift)) | (bits << shift);
+	if (want != pkru)
+		wrpkru(want);
 }
 
 void mpkshm_window_open(int pkey, bool write)
@@ -80,6 +86,22 @@ void mpkshm_window_open(int pkey, bool write)
 	window_depth[pkey]++;
 	if (write)
 		window_writers[pkey]++;
+	window_apply(pkey);
+}
+
+void mpkshm_window_downgrade(int pkey)
+{
+	if (pkey < 0)
+		return;
+	window_writers[pkey]--;
+	window_apply(pkey);
+}
+
+void mpkshm_window_upgrade(int pkey)
+{
+	if (pkey < 0)
+		return;
+	window_writers[pkey]++;
 	window_apply(pkey);
 }
 

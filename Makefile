@@ -13,9 +13,9 @@ GUEST_SERIES ?= 6.1 6.12
 
 export BUILD MPKLINK_CACHE
 
-USERSPACE := lib tools selftests bench
+USERSPACE := lib tools selftests bench-build
 PHONY := all deps userspace $(USERSPACE) module modules-guest ext lint \
-	 checkpatch sparse cppcheck check check-build demo clean help
+	 checkpatch sparse cppcheck check check-build demo bench clean help
 .PHONY: $(PHONY)
 
 # Every target needs the packages from tools/deps.  They are checked (and
@@ -54,6 +54,7 @@ help:
 	@echo '  check          everything above, then host tests and the selftests'
 	@echo '                 in a guest of each kernel; prints "N passed, N failed"'
 	@echo '  demo           boot a guest, load the module and show it working'
+	@echo '  bench          the benchmark on this machine (tools/vm bench: in a guest)'
 	@echo '  clean          remove build/ (the download cache is kept)'
 	@echo 'Variables: KDIR, BUILD (default build/), MPKLINK_CACHE, V=1'
 
@@ -66,13 +67,18 @@ userspace: $(USERSPACE)
 lib: ext
 	$(Q)$(MAKE) --no-print-directory -C libmpkshm
 
-tools selftests bench: lib
+tools selftests bench-build: lib
 tools:
 	$(Q)$(MAKE) --no-print-directory -C tools
 selftests: ext
 	$(Q)$(MAKE) --no-print-directory -C selftests
-bench:
+bench-build:
 	$(Q)$(MAKE) --no-print-directory -C bench
+
+# The benchmark on this machine: every transport that needs neither the
+# module nor a guest ("tools/vm bench" runs them all in one).
+bench: userspace
+	$(Q)$(TOP)/bench/run
 
 # --- the module --------------------------------------------------------------
 

@@ -4,6 +4,7 @@
 # Documentation/testing.md explains how the pieces fit.
 
 include tools/build/flags.mk
+include tools/build/dirs.mk
 
 TOP := $(MPKLINK_TOP)
 KDIR ?= /lib/modules/$(shell uname -r)/build
@@ -15,7 +16,8 @@ export BUILD MPKLINK_CACHE
 
 USERSPACE := lib tools selftests bench-build
 PHONY := all deps userspace $(USERSPACE) module modules-guest ext lint \
-	 checkpatch sparse cppcheck check check-build demo bench clean help
+	 checkpatch sparse cppcheck check check-build demo bench install \
+	 uninstall dkms-source modules_install clean help
 .PHONY: $(PHONY)
 
 # Every target needs the packages from tools/deps.  They are checked (and
@@ -55,8 +57,17 @@ help:
 	@echo '                 in a guest of each kernel; prints "N passed, N failed"'
 	@echo '  demo           boot a guest, load the module and show it working'
 	@echo '  bench          the benchmark on this machine (tools/vm bench: in a guest)'
+	@echo '  install        libmpkshm (shared, static, header, mpkshm.pc), mpklink-grant'
+	@echo '                 and its manual, the udev rule, modules-load.d entry and'
+	@echo '                 systemd unit, and the module'"'"'s sources for DKMS'
+	@echo '  uninstall      remove what install installed (not /etc/mpklink/policy)'
+	@echo '  dkms-source    only the module'"'"'s sources for DKMS, in /usr/src/mpklink-$(MPKLINK_VERSION)'
+	@echo '  modules_install  mpklink.ko for KDIR into /lib/modules/RELEASE/updates'
 	@echo '  clean          remove build/ (the download cache is kept)'
-	@echo 'Variables: KDIR, BUILD (default build/), MPKLINK_CACHE, V=1'
+	@echo 'Variables: KDIR, BUILD (default build/), MPKLINK_CACHE, V=1;'
+	@echo '  for install: DESTDIR, PREFIX (default /usr/local), BINDIR, LIBDIR,'
+	@echo '  INCLUDEDIR, MANDIR, PKGCONFIGDIR, SYSCONFDIR (default /etc),'
+	@echo '  UDEVRULESDIR, MODULESLOADDIR, SYSTEMDUNITDIR, DKMSSRCDIR'
 
 else # MPKLINK_DEPS_OK
 
@@ -92,9 +103,13 @@ kbuild = mkdir -p $(2) && \
 	for f in $(KMOD_FILES); do \
 		mkdir -p $(2)/$$(dirname $$f) && ln -sfn $(TOP)/$$f $(2)/$$f || exit 1; \
 	done && \
-	$(MAKE) --no-print-directory -C $(1) M=$(2) W=1 KCFLAGS=-Werror $(3)
+	$(MAKE) --no-print-directory -C $(1) M=$(2) W=1 KCFLAGS=-Werror \
+		MPKLINK_VERSION=$(MPKLINK_VERSION) $(3)
 
-kernel_release = $(shell cat $(1)/include/config/kernel.release 2>/dev/null)
+# The release as the kernel reports it (uname -r, vermagic); Debian's 6.1
+# headers have the upstream version in include/config/kernel.release.
+kernel_release = $(shell awk -F'"' '/UTS_RELEASE/ { print $$2 }' \
+		 $(1)/include/generated/utsrelease.h 2>/dev/null)
 guest_kernel = $(or $(shell $(TOP)/tools/vm kernels | awk '$$1 == "$(1)" { print $$2 }'),\
 	$(error guest kernel $(1) is not installed; run make deps))
 
@@ -187,5 +202,74 @@ check-build: all modules-guest lint
 demo: all modules-guest
 	$(Q)$(TOP)/tools/vm --kernel $(firstword $(GUEST_SERIES)) run \
 		$(TOP)/tools/testing/demo
+
+# --- install -----------------------------------------------------------------
+
+# Directories: tools/build/dirs.mk.  What goes where and why:
+# Documentation/admin-guide.md.  The module is installed as sources for
+# DKMS, which builds it for each kernel; modules_install builds and installs
+# it for KDIR alone, for systems without DKMS.
+DKMS_DIR = $(DKMSSRCDIR)/mpklink-$(MPKLINK_VERSION)
+SYSTEM_FILES = $(INCLUDEDIR)/linux/mpklink.h \
+	       $(UDEVRULESDIR)/60-mpklink.rules \
+	       $(MODULESLOADDIR)/mpklink.conf \
+	       $(SYSTEMDUNITDIR)/mpklink-policy.service
+
+install: dkms-source
+	$(Q)$(MAKE) --no-print-directory -C libmpkshm install
+	$(Q)$(MAKE) --no-print-directory -C tools install
+	$(Q)$(INSTALL) -D -m 0644 kmod/include/uapi/linux/mpklink.h \
+		$(DESTDIR)$(INCLUDEDIR)/linux/mpklink.h
+	$(Q)$(INSTALL) -D -m 0644 tools/install/udev/60-mpklink.rules \
+		$(DESTDIR)$(UDEVRULESDIR)/60-mpklink.rules
+	$(Q)$(INSTALL) -D -m 0644 tools/install/modules-load.d/mpklink.conf \
+		$(DESTDIR)$(MODULESLOADDIR)/mpklink.conf
+	$(Q)mkdir -p $(DESTDIR)$(SYSTEMDUNITDIR)
+	$(Q)sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		tools/install/systemd/mpklink-policy.service.in \
+		> $(DESTDIR)$(SYSTEMDUNITDIR)/mpklink-policy.service
+	$(Q)chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/mpklink-policy.service
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/mpklink
+
+# Exactly what the module needs (KMOD_FILES), and dkms.conf with the version.
+dkms-source:
+	$(Q)for f in $(KMOD_FILES); do \
+		$(INSTALL) -D -m 0644 $(TOP)/$$f $(DESTDIR)$(DKMS_DIR)/$$f || exit 1; \
+	done
+	$(Q)sed 's/#MODULE_VERSION#/$(MPKLINK_VERSION)/' dkms.conf \
+		> $(DESTDIR)$(DKMS_DIR)/dkms.conf
+	$(Q)chmod 0644 $(DESTDIR)$(DKMS_DIR)/dkms.conf
+
+# The policy and the rest of $(SYSCONFDIR)/mpklink stay.  Sources DKMS still
+# builds from are not pulled from under it.
+uninstall:
+	$(Q)if [ -z "$(DESTDIR)" ] && command -v dkms > /dev/null && \
+		[ -n "$$(dkms status mpklink/$(MPKLINK_VERSION) 2> /dev/null)" ]; then \
+		echo "mpklink/$(MPKLINK_VERSION) is registered with DKMS: run" \
+		     "'dkms remove mpklink/$(MPKLINK_VERSION) --all' first" >&2; \
+		exit 1; \
+	fi
+	$(Q)$(MAKE) --no-print-directory -C libmpkshm uninstall
+	$(Q)$(MAKE) --no-print-directory -C tools uninstall
+	$(Q)rm -f $(addprefix $(DESTDIR),$(SYSTEM_FILES)) \
+		$(addprefix $(DESTDIR)$(DKMS_DIR)/,dkms.conf $(KMOD_FILES))
+	$(Q)if [ -d $(DESTDIR)$(DKMS_DIR) ]; then \
+		find $(DESTDIR)$(DKMS_DIR) -depth -type d -empty -delete; fi
+	$(Q)rmdir $(DESTDIR)$(SYSCONFDIR)/mpklink 2> /dev/null || true
+
+# The module goes where the kernel it was built for looks for it (its
+# release is uname -r there).  Unsigned: where module signatures are
+# enforced (Secure Boot), use DKMS, which signs.
+ifneq ($(wildcard $(KDIR)/Makefile),)
+KDIR_RELEASE = $(call kernel_release,$(KDIR))
+modules_install: module
+	$(Q)$(INSTALL) -D -m 0644 $(BUILD)/kmod/$(KDIR_RELEASE)/kmod/mpklink.ko \
+		$(DESTDIR)/lib/modules/$(KDIR_RELEASE)/updates/mpklink.ko
+	$(Q)if [ -z "$(DESTDIR)" ]; then depmod -a $(KDIR_RELEASE); fi
+else
+modules_install:
+	@echo "KDIR=$(KDIR) is not a kernel build directory: install the" \
+	      "kernel's headers, or give KDIR" >&2; exit 1
+endif
 
 endif # MPKLINK_DEPS_OK

@@ -313,3 +313,4 @@ module_exit(mpklink_exit);
 MODULE_DESCRIPTION("Protection-key-tagged shared memory channels");
 MODULE_AUTHOR("MPKLink maintainers");
 MODULE_LICENSE("GPL");
+MODULE_VERSION(MPKLINK_VERSION);

@@ -5,6 +5,10 @@
 # "make -C DIR".  Included, never run.
 
 MPKLINK_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/../..)
+# MPKLink's version, the only place it is written: the library's (and the
+# major number of its soname), mpkshm.pc's, mpklink-grant --version's and
+# the DKMS package's (dkms.conf gets it when make installs the sources).
+MPKLINK_VERSION := 0.1.0
 BUILD ?= $(MPKLINK_TOP)/build
 MPKLINK_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mpklink
 

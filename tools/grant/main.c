@@ -15,7 +15,7 @@
 
 #include "grant.h"
 
-#define VERSION "0.1.0"
+/* MPKLINK_VERSION: tools/Makefile passes the one in tools/build/flags.mk. */
 #define POLICY_MAX (16u << 20)
 
 static const char usage_text[] =
@@ -846,7 +846,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("mpklink-grant %s (mpklink API %d)\n", VERSION,
+		printf("mpklink-grant %s (mpklink API %d)\n", MPKLINK_VERSION,
 		       MPKLINK_API_VERSION);
 		return EXIT_OK;
 	}

@@ -363,6 +363,16 @@ int mpklink_mm_key_get(struct mpklink_mm *mmk, int share)
 		mutex_unlock(&mmk->lock);
 		return -ENOSPC;
 	}
+	/*
+	 * The allocator hands out a key we hold only if the process
+	 * pkey_free()d it behind our back.  Members' mappings still carry it:
+	 * it is ours again, with one user more, not a new key.
+	 */
+	if (mmk->keys & BIT(key)) {
+		mmk->key_users[key]++;
+		mutex_unlock(&mmk->lock);
+		return key;
+	}
 	mmk->key_users[key] = 1;
 	WRITE_ONCE(mmk->keys, mmk->keys | BIT(key));
 	/* New threads see the key before we look for existing ones. */

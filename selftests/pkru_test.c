@@ -245,6 +245,38 @@ TEST_F(chan, key_is_closed_in_every_thread_before_it_is_handed_back)
 		pkey_free(again);
 }
 
+/*
+ * pkey_free() does not ask who allocated a key, so a process can free the
+ * one mpklink holds for it, and its next attach then gets the same number
+ * from the allocator.  The first member still uses that key: it may not be
+ * handed back when the second member leaves (nor may the count go wrong,
+ * which the kernel would report as a warning when the first one leaves).
+ */
+TEST_F(chan, key_freed_behind_mpklinks_back_stays_counted)
+{
+	struct mpklink_attach a, b;
+	int first, second, again;
+
+	first = mpk_attach(self->dev, self->name, &a);
+	ASSERT_LE(0, first);
+	if (a.pkey < 0)
+		SKIP(return, "no protection keys");
+	ASSERT_EQ(0, pkey_free(a.pkey));
+	second = mpk_attach(self->dev, self->name, &b);
+	ASSERT_LE(0, second);
+	ASSERT_EQ(a.pkey, b.pkey);	/* the lowest free key again */
+	ASSERT_EQ(0, close(second));
+	again = pkey_alloc(0, 0);
+	EXPECT_NE(a.pkey, again);	/* the first member still holds it */
+	if (again >= 0)
+		pkey_free(again);
+	ASSERT_EQ(0, close(first));
+	again = pkey_alloc(0, 0);
+	EXPECT_EQ(a.pkey, again);	/* handed back with the last member */
+	if (again >= 0)
+		pkey_free(again);
+}
+
 TEST_F(chan, sixteen_threads_all_get_the_key_closed)
 {
 	struct probe p[16];

@@ -244,7 +244,12 @@ int mpkshm_abandon(struct mpkshm_channel *ch);
 int mpkshm_peek(struct mpkshm_channel *ch, struct mpkshm_msg *msg,
 		int timeout_ms);
 
-/* Consumes a message returned by mpkshm_peek() and closes the window. */
+/*
+ * Consumes a message returned by mpkshm_peek() and closes the window.
+ * ECONNRESET: its writer left before the release, and a departed writer's
+ * pages read as zeros, so what was read of the message may not be what was
+ * sent: discard it.  EKEYREVOKED.
+ */
 int mpkshm_release(struct mpkshm_channel *ch, struct mpkshm_msg *msg);
 
 /*

@@ -413,24 +413,38 @@ static int64_t make_room(struct mpkshm_channel *ch, uint64_t len, bool sig,
 	struct space_need need;
 	int ret;
 
+	/*
+	 * The pad goes first, on its own: waiting for pad and record at once
+	 * could wait for more than a ring (a record over half of it).
+	 */
 	if (ch->capacity - off < size)
 		pad = ch->capacity - off;
-	need.head = head;
-	need.bytes = pad + size;
-	if (ch->space_until - head < need.bytes) {
-		ret = wait_until(ch, &ch->send_lock, space_ready, &need,
-				 MPKSHM_WAIT_SPACE, deadline);
-		if (ret < 0)
-			return ret;
-	}
 	if (pad) {
 		struct mpkshm_rec *rec = (struct mpkshm_rec *)(data + off);
 
+		need.head = head;
+		need.bytes = pad;
+		if (ch->space_until - head < need.bytes) {
+			ret = wait_until(ch, &ch->send_lock, space_ready, &need,
+					 MPKSHM_WAIT_SPACE, deadline);
+			if (ret < 0)
+				return ret;
+		}
 		memset(rec, 0, sizeof(*rec));
 		rec->kind = MPKSHM_REC_PAD;
 		rec->len = (uint32_t)(pad - MPKSHM_REC_HDR);
 		head += pad;
 		atomic_store_explicit(&ring->head, head, memory_order_release);
+		/* Sleeping readers must step over it to free our space. */
+		wake(ch, ~(1ull << ch->slot), MPKSHM_WAIT_DATA);
+	}
+	need.head = head;
+	need.bytes = size;
+	if (ch->space_until - head < need.bytes) {
+		ret = wait_until(ch, &ch->send_lock, space_ready, &need,
+				 MPKSHM_WAIT_SPACE, deadline);
+		if (ret < 0)
+			return ret;
 	}
 	return (int64_t)head;
 }
@@ -691,6 +705,22 @@ struct found {
 };
 
 /*
+ * Whether @writer still holds @slot, from the directory itself rather than
+ * our copy of it.  The kernel (and the memfd broker) clears a member's
+ * directory slot before its pages go, and then they read as zeros to
+ * everyone: what was copied out of a writer's ring before this says true
+ * was copied intact.
+ */
+static bool writer_stayed(struct mpkshm_channel *ch, unsigned int slot,
+			  uint64_t writer)
+{
+	/* Our reads of its ring come before the look at the directory. */
+	atomic_thread_fence(memory_order_acquire);
+	return __atomic_load_n(&ch->dir->slots[slot].member_id,
+			       __ATOMIC_ACQUIRE) == writer;
+}
+
+/*
  * Looks for the next record for us in writer @slot's ring, consuming pads
  * and records addressed to others on the way.  1: found; 0: nothing;
  * -EBADMSG: the ring is corrupt (the writer is skipped from now on).
@@ -720,6 +750,9 @@ static int look_at_writer(struct mpkshm_channel *ch, unsigned int slot,
 		ret = mpkshm_ring_look((const uint8_t *)(ring + 1), ch->capacity,
 				       head, tail, &f->view);
 		if (ret < 0) {
+			/* Zeros where a writer that just left used to be. */
+			if (!writer_stayed(ch, slot, writer))
+				return 0;
 			p->corrupt = true;
 			return ret;
 		}
@@ -805,18 +838,22 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 		return ret;
 	mpkshm_window_open(ch->pkey, true);
 	atomic_fetch_and(&ch->own_ctrl->waiting, ~MPKSHM_WAIT_DATA);
-	ret = wait_until(ch, &ch->recv_lock, find_next, &f, MPKSHM_WAIT_DATA,
-			 deadline);
-	if (ret == 1 && !(f.view.hdr.flags & MPKSHM_REC_LAST))
-		ret = -EMSGSIZE;	/* split: mpkshm_recv() */
-	if (ret == 1) {
-		ret = verify_record(ch, &f);
-		/* Rejected: consumed, as mpkshm_recv() does, or it blocks
-		 * every later message from that writer. */
-		if (ret < 0)
-			consume(ch, f.slot, f.view.next);
-	} else if (ret == 0)
-		ret = -EAGAIN;
+	do {
+		ret = wait_until(ch, &ch->recv_lock, find_next, &f,
+				 MPKSHM_WAIT_DATA, deadline);
+		if (ret == 1 && !(f.view.hdr.flags & MPKSHM_REC_LAST))
+			ret = -EMSGSIZE;	/* split: mpkshm_recv() */
+		if (ret == 1) {
+			ret = verify_record(ch, &f);
+			/* Rejected: consumed, as mpkshm_recv() does, or it
+			 * blocks every later message from that writer. */
+			if (ret < 0)
+				consume(ch, f.slot, f.view.next);
+		} else if (ret == 0) {
+			ret = -EAGAIN;
+		}
+		/* A message whose writer left went with it: the next one. */
+	} while (ret == 0 && !writer_stayed(ch, f.slot, f.writer));
 	if (ret < 0) {
 		mpkshm_window_close(ch->pkey, true);
 		unlock(ch, &ch->recv_lock);
@@ -842,17 +879,23 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 MPKSHM_EXPORT int mpkshm_release(struct mpkshm_channel *ch,
 				 struct mpkshm_msg *msg)
 {
+	bool stayed;
+
 	if (!ch || !msg || !msg->_open)
 		return -EINVAL;
 	msg->_open = 0;
 	ch->peeking = false;
 	/* The cursor is in our control page: write access, then close. */
 	mpkshm_window_upgrade(ch->pkey);
+	/* The caller's reads of the message are behind us: were they whole? */
+	stayed = writer_stayed(ch, msg->sender_slot, msg->sender);
 	if (mpkshm_peer_is(ch, msg->sender_slot, msg->sender))
 		consume(ch, msg->sender_slot, msg->_next);
 	mpkshm_window_close(ch->pkey, true);
 	unlock(ch, &ch->recv_lock);
-	return atomic_load(&ch->revoked) ? -EKEYREVOKED : 0;
+	if (atomic_load(&ch->revoked))
+		return -EKEYREVOKED;
+	return stayed ? 0 : -ECONNRESET;
 }
 
 /*
@@ -904,10 +947,15 @@ static ssize_t recv_locked(struct mpkshm_channel *ch, void *buf, size_t cap,
 		if (h->seq != seq || h->total != total ||
 		    h->len > total - got ||
 		    (got && h->flags & MPKSHM_REC_FIRST)) {
+			if (!writer_stayed(ch, f->slot, f->writer))
+				return got ? -ECONNRESET : -EAGAIN;
 			ch->peers[f->slot].corrupt = true;
 			return -EBADMSG;
 		}
 		memcpy((uint8_t *)buf + got, f->view.payload, h->len);
+		/* Its writer left during the copy: the bytes may be zeros. */
+		if (!writer_stayed(ch, f->slot, f->writer))
+			return got ? -ECONNRESET : -EAGAIN;
 		if (ch->signed_channel)
 			mpkshm_sign_update(&state, (uint8_t *)buf + got, h->len);
 		got += h->len;

@@ -124,6 +124,55 @@ TEST_F(msg, reservation_beyond_max_message_is_emsgsize)
 					    &buf, 1000));
 }
 
+struct big_receiver {
+	struct mpkshm_channel *ch;
+	size_t cap;
+	ssize_t got;
+	unsigned char last;
+};
+
+static void *receive_big(void *arg)
+{
+	struct big_receiver *r = arg;
+	unsigned char *buf = malloc(r->cap);
+
+	r->got = buf ? mpkshm_recv(r->ch, buf, r->cap, NULL, 5000) : -ENOMEM;
+	if (r->got > 0)
+		r->last = buf[r->got - 1];
+	free(buf);
+	return NULL;
+}
+
+/*
+ * After one small message the largest one no longer fits before the ring's
+ * end: a pad fills the rest, which a reader waiting for data must step
+ * over, and then the message goes (pad and message together are more than
+ * a ring, so they cannot wait for room together).
+ */
+TEST_F(msg, largest_message_goes_after_a_pad_to_a_waiting_reader)
+{
+	struct big_receiver r = { .ch = self->b };
+	struct mpkshm_info info;
+	char small[8];
+	pthread_t t;
+	void *buf;
+
+	ASSERT_EQ(0, mpkshm_info(self->a, &info));
+	r.cap = info.max_message;
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "small", 5, 1000));
+	ASSERT_EQ(5, mpkshm_recv(self->b, small, sizeof(small), NULL, 1000));
+	ASSERT_EQ(0, pthread_create(&t, NULL, receive_big, &r));
+	EXPECT_EQ(0, mpkshm_reserve(self->a, info.max_message, &buf, 3000));
+	if (buf) {
+		memset(buf, 0x5a, info.max_message);
+		EXPECT_EQ(0, mpkshm_commit(self->a, info.max_message,
+					   MPKSHM_TO_ALL));
+	}
+	pthread_join(t, NULL);
+	EXPECT_EQ((ssize_t)info.max_message, r.got);
+	EXPECT_EQ(0x5a, r.last);
+}
+
 TEST_F(msg, split_message_is_emsgsize_to_peek_and_whole_to_recv)
 {
 	size_t len = 2 * LT_SEGMENT;

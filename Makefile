@@ -17,7 +17,7 @@ export BUILD MPKLINK_CACHE
 USERSPACE := lib tools selftests bench-build
 PHONY := all deps userspace $(USERSPACE) module modules-guest ext lint \
 	 checkpatch sparse cppcheck check check-build demo bench install \
-	 uninstall dkms-source modules_install clean help
+	 uninstall dkms-source modules_install clean help debug-kernel-check
 .PHONY: $(PHONY)
 
 # Every target needs the packages from tools/deps.  They are checked (and
@@ -55,6 +55,8 @@ help:
 	@echo '  lint           checkpatch and sparse on the module, cppcheck on userspace'
 	@echo '  check          everything above, then host tests and the selftests'
 	@echo '                 in a guest of each kernel; prints "N passed, N failed"'
+	@echo '  debug-kernel-check  (not in check) build a KASAN/lockdep/kmemleak kernel'
+	@echo '                 from linux-source-6.1 (cached), run the selftests on it'
 	@echo '  demo           boot a guest, load the module and show it working'
 	@echo '  bench          the benchmark on this machine (tools/vm bench: in a guest)'
 	@echo '  install        libmpkshm (shared, static, header, mpkshm.pc), mpklink-grant'
@@ -202,6 +204,11 @@ check-build: all modules-guest lint
 demo: all modules-guest
 	$(Q)$(TOP)/tools/vm --kernel $(firstword $(GUEST_SERIES)) run \
 		$(TOP)/tools/testing/demo
+
+# Not part of check: builds a debug kernel (once; it is cached) and runs the
+# selftests on it.  Documentation/testing.md.
+debug-kernel-check:
+	$(Q)$(TOP)/tools/testing/debug-kernel-check
 
 # --- install -----------------------------------------------------------------
 

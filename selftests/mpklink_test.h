@@ -210,6 +210,17 @@ static inline long mpk_stat(const char *key)
 	return found;
 }
 
+/*
+ * Whether this is a debug kernel (kmemleak, as "make debug-kernel-check"
+ * builds it, with KASAN and lockdep): everything runs several times slower
+ * and KASAN keeps freed objects in quarantine, so timings and slab sizes
+ * measured there mean nothing; kmemleak reports leaks itself.
+ */
+static inline int mpk_debug_kernel(void)
+{
+	return access("/sys/kernel/debug/kmemleak", F_OK) == 0;
+}
+
 /* Waits for @pid: its exit status, 128 + signal if killed, -1 on error. */
 static inline int mpk_wait(pid_t pid)
 {

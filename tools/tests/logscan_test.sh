@@ -25,6 +25,12 @@ declare -A EXPECT=(
 	[trouble-kmemleak.log]='2 new suspected memory leaks'
 	[trouble-panic-sysrq-6.1.log]='Kernel panic - not syncing: sysrq triggered crash'
 	[trouble-interleaved-crlf.log]='WARNING: CPU: 0 PID: 1 at kmod/main.c:10'
+	[trouble-lockdep-nonstatic-key.log]='INFO: trying to register non-static key.'
+	[trouble-lockdep-rcu.log]='WARNING: suspicious RCU usage'
+	[trouble-atomic-sleep.log]='BUG: sleeping function called from invalid context'
+	[trouble-kmemleak-report.log]='unreferenced object 0xffff88800a5c3e00 (size 192)'
+	[trouble-kmemleak-stopped.log]='kmemleak: Cannot insert 0xffff888004a1c000'
+	[trouble-rcu-self-detected.log]='rcu_preempt self-detected stall on CPU'
 )
 
 clean=("$LOGS"/clean-*.log)

@@ -20,7 +20,7 @@ usage_error() {
 	fi
 }
 
-tap_plan 19
+tap_plan 23
 
 tap_check "--help exits 0" "$VM" --help
 if grep -q '^  run CMD' <<< "$TAP_OUTPUT" && grep -q '^  test' <<< "$TAP_OUTPUT" &&
@@ -37,6 +37,8 @@ usage_error "an unknown kernel is a usage error" "9.99" --kernel 9.99 run true
 usage_error "a non-numeric timeout is a usage error" "soon" --timeout soon run true
 usage_error "an unknown accelerator is a usage error" "warp" --accel warp run true
 usage_error "run without a command is a usage error" "run needs a command" run
+usage_error "--env without '=' is a usage error" "NOVALUE" --env NOVALUE run true
+usage_error "--env with a bad name is a usage error" "1X=y" --env 1X=y run true
 
 tap_check "kernels exits 0" "$VM" kernels
 for series in 6.1 6.12; do

@@ -23,7 +23,7 @@ contains() {
 	fi
 }
 
-tap_plan 13
+tap_plan 14
 
 tap_check "a command that succeeds in the guest exits 0" vm run test -c /dev/mpklink
 if grep -q '^tools/vm: accelerator: \(tcg\|kvm\) ' <<< "$TAP_OUTPUT"; then
@@ -34,6 +34,10 @@ fi
 contains "the console log says which kernel booted" "$TMP/console.log" "vm-init: kernel 6.1."
 
 tap_status 7 "the guest command's exit status comes back (7)" vm run sh -c 'exit 7'
+# shellcheck disable=SC2016 # expanded in the guest
+tap_check "--env reaches the guest command, quoting and all" \
+	vm --no-load --env 'MPKLINK_T=a b$c' --env MPKLINK_U= \
+	run sh -c 'test "$MPKLINK_T" = "a b\$c" && test -z "$MPKLINK_U"'
 tap_status 1 "--no-load leaves mpklink.ko unloaded" vm --no-load run test -e /dev/mpklink
 
 tap_status 125 "a guest kernel crash is a failure (no status)" \

@@ -174,14 +174,6 @@ struct thr {
 
 /* --- small helpers -------------------------------------------------------- */
 
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static uint64_t rnd(struct thr *t)
 {
 	uint64_t z = (t->rng += 0x9e3779b97f4a7c15ull);
@@ -1675,7 +1667,7 @@ static void run_op(struct thr *t, enum op_kind kind);
  */
 static int reap(pid_t pid, long kill_after_us)
 {
-	long long start = now_ns(), deadline = start + 10000000000LL;
+	long long start = mpk_now_ns(), deadline = start + 10000000000LL;
 	int status;
 
 	for (;;) {
@@ -1685,11 +1677,11 @@ static int reap(pid_t pid, long kill_after_us)
 			return status;
 		if (r < 0 && errno != EINTR)
 			return -1;
-		if (kill_after_us >= 0 && now_ns() - start >= kill_after_us * 1000) {
+		if (kill_after_us >= 0 && mpk_now_ns() - start >= kill_after_us * 1000) {
 			kill(pid, SIGKILL);
 			kill_after_us = -1;
 		}
-		if (now_ns() > deadline) {
+		if (mpk_now_ns() > deadline) {
 			note("a child did not finish in 10 s");
 			atomic_fetch_add(&sh->children_bad, 1);
 			kill(pid, SIGKILL);
@@ -1867,7 +1859,7 @@ static void run_op(struct thr *t, enum op_kind kind)
 {
 	struct watch *w = t->index >= 0 && !t->in_child ? &proc.watch[t->index] :
 							   NULL;
-	long long start = now_ns(), took, max;
+	long long start = mpk_now_ns(), took, max;
 
 	atomic_fetch_add(&sh->ops, 1);
 	atomic_fetch_add(&sh->kind[kind], 1);
@@ -1887,7 +1879,7 @@ static void run_op(struct thr *t, enum op_kind kind)
 	}
 	if (w)
 		atomic_store(&w->start_ns, 0);
-	took = now_ns() - start;
+	took = mpk_now_ns() - start;
 	max = atomic_load(&sh->max_op_ns);
 	while (took > max && !atomic_compare_exchange_weak(&sh->max_op_ns, &max, took))
 		;
@@ -1978,7 +1970,7 @@ static void *watchdog(void *arg)
 
 	(void)arg;
 	while (!atomic_load(&proc.done)) {
-		long long now = now_ns();
+		long long now = mpk_now_ns();
 
 		for (i = 0; i < THREADS; i++) {
 			struct watch *w = &proc.watch[i];
@@ -2117,7 +2109,7 @@ static uint64_t seed_from_env(void)
 
 	if (s && *s)
 		return strtoull(s, NULL, 0);
-	return (uint64_t)now_ns() ^ ((uint64_t)getpid() << 32);
+	return (uint64_t)mpk_now_ns() ^ ((uint64_t)getpid() << 32);
 }
 
 static long ops_from_env(void)
@@ -2222,7 +2214,7 @@ static void run_workers(uint64_t seed, struct run_result *res)
 {
 	struct running run[WORKERS_AT_ONCE] = { 0 };
 	static struct thr rng;	/* only its generator is used */
-	long long start = now_ns(), progress_at = start;
+	long long start = mpk_now_ns(), progress_at = start;
 	long last_ops = 0, spawned = 0;
 	int i, status, live;
 
@@ -2231,7 +2223,7 @@ static void run_workers(uint64_t seed, struct run_result *res)
 	memset(res, 0, sizeof(*res));
 	for (;;) {
 		long ops = atomic_load(&sh->ops);
-		long long now = now_ns();
+		long long now = mpk_now_ns();
 
 		if (ops >= sh->target)
 			atomic_store(&sh->stop, 1);
@@ -2292,7 +2284,7 @@ static void run_workers(uint64_t seed, struct run_result *res)
 		usleep(5000);
 	}
 	res->workers = spawned;
-	res->ns = now_ns() - start;
+	res->ns = mpk_now_ns() - start;
 }
 
 /*
@@ -2303,7 +2295,7 @@ static void unload_reload(const char *ko, bool *unloaded, bool *reloaded)
 {
 	atomic_int *seen = mmap(NULL, MPK_PAGE, PROT_READ | PROT_WRITE,
 				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	long long deadline = now_ns() + 20000000000LL;
+	long long deadline = mpk_now_ns() + 20000000000LL;
 	int tries = 0, fd, kofd;
 	pid_t opener;
 
@@ -2331,7 +2323,7 @@ static void unload_reload(const char *ko, bool *unloaded, bool *reloaded)
 		}
 		_exit(0);
 	}
-	while (now_ns() < deadline) {
+	while (mpk_now_ns() < deadline) {
 		tries++;
 		if (!syscall(__NR_delete_module, "mpklink", O_NONBLOCK)) {
 			*unloaded = true;
@@ -2348,7 +2340,7 @@ static void unload_reload(const char *ko, bool *unloaded, bool *reloaded)
 	if (*unloaded) {
 		long absent = atomic_load(&seen[2]);
 
-		while (atomic_load(&seen[2]) == absent && now_ns() < deadline)
+		while (atomic_load(&seen[2]) == absent && mpk_now_ns() < deadline)
 			usleep(1000);
 		kofd = open(ko, O_RDONLY | O_CLOEXEC);
 		*reloaded = kofd >= 0 && !syscall(__NR_finit_module, kofd, "", 0);
@@ -2357,7 +2349,7 @@ static void unload_reload(const char *ko, bool *unloaded, bool *reloaded)
 		if (*reloaded) {
 			long opens = atomic_load(&seen[1]);
 
-			while (atomic_load(&seen[1]) == opens && now_ns() < deadline)
+			while (atomic_load(&seen[1]) == opens && mpk_now_ns() < deadline)
 				usleep(1000);
 			*reloaded = atomic_load(&seen[1]) > opens;
 		}

@@ -90,23 +90,6 @@ struct header {
 	uint64_t sum;
 };
 
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-
 /* FNV-1a over the header's fields and the payload. */
 static uint64_t checksum(const struct header *h, const uint8_t *payload,
 			 size_t len)
@@ -128,7 +111,7 @@ static uint64_t checksum(const struct header *h, const uint8_t *payload,
  */
 static size_t build(uint8_t *buf, uint32_t trial, uint64_t seq, bool split)
 {
-	uint64_t r = mix((uint64_t)trial << 32 ^ seq);
+	uint64_t r = mpk_mix64((uint64_t)trial << 32 ^ seq);
 	struct header *h = (struct header *)buf;
 	size_t len, i;
 
@@ -154,7 +137,7 @@ static size_t build(uint8_t *buf, uint32_t trial, uint64_t seq, bool split)
 	h->len = len;
 	h->seq = seq;
 	for (i = sizeof(*h); i < len; i++)
-		buf[i] = mix(r + i);
+		buf[i] = mpk_mix64(r + i);
 	h->sum = checksum(h, buf + sizeof(*h), len - sizeof(*h));
 	return len;
 }
@@ -199,7 +182,7 @@ static void finish(enum outcome outcome, int error)
 {
 	struct trial *tr = &sh->trial;
 
-	atomic_store(&tr->detect_ns, now_ns());
+	atomic_store(&tr->detect_ns, mpk_now_ns());
 	atomic_store(&tr->error, error);
 	atomic_store(&tr->outcome, outcome);
 }
@@ -219,7 +202,7 @@ static int open_endpoint(unsigned int flags, struct mpkshm_channel **ch)
 static int meet(struct mpkshm_channel *ch, atomic_ullong *mine,
 		atomic_ullong *theirs, uint64_t *peer)
 {
-	long long give_up = now_ns() + GIVE_UP_MS * 1000000LL;
+	long long give_up = mpk_now_ns() + GIVE_UP_MS * 1000000LL;
 	struct mpkshm_info info;
 	int err = mpkshm_info(ch, &info);
 
@@ -227,7 +210,7 @@ static int meet(struct mpkshm_channel *ch, atomic_ullong *mine,
 		return err;
 	atomic_store(mine, info.member_id);
 	while (!(*peer = atomic_load(theirs))) {
-		if (now_ns() > give_up)
+		if (mpk_now_ns() > give_up)
 			return -ETIMEDOUT;
 		usleep(50);
 	}
@@ -423,11 +406,11 @@ static void report_trial(struct results *res, int i, const char *what)
 /* Waits for @pid up to @ms; kills it if it is still there. Its status. */
 static int wait_or_kill(pid_t pid, int ms)
 {
-	long long give_up = now_ns() + ms * 1000000LL;
+	long long give_up = mpk_now_ns() + ms * 1000000LL;
 	int status;
 
 	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (now_ns() > give_up) {
+		if (mpk_now_ns() > give_up) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			return -1;
@@ -440,7 +423,7 @@ static int wait_or_kill(pid_t pid, int ms)
 static void run_trial(int i, uint64_t seed, int dev, struct results *res)
 {
 	struct trial *tr = &sh->trial;
-	uint64_t r = mix(seed + i);
+	uint64_t r = mpk_mix64(seed + i);
 	pid_t victim, survivor;
 	long long give_up, kill_ns, delay_us;
 	int status, members;
@@ -463,9 +446,9 @@ static void run_trial(int i, uint64_t seed, int dev, struct results *res)
 		      tr->mode == KILL_READER ? writer() : client());
 
 	/* Under way: a message or call went through, and nobody failed. */
-	give_up = now_ns() + GIVE_UP_MS * 1000000LL;
+	give_up = mpk_now_ns() + GIVE_UP_MS * 1000000LL;
 	while (atomic_load(&tr->progress) == 0 &&
-	       atomic_load(&tr->outcome) == RUNNING && now_ns() < give_up)
+	       atomic_load(&tr->outcome) == RUNNING && mpk_now_ns() < give_up)
 		usleep(100);
 	if (atomic_load(&tr->progress) == 0 || atomic_load(&tr->outcome)) {
 		res->setup_failures++;
@@ -484,7 +467,7 @@ static void run_trial(int i, uint64_t seed, int dev, struct results *res)
 	/* A random point: right away, mid-stream, or with the ring full. */
 	delay_us = (r >> 8) % (r & 4 ? 2000 : 20000);
 	usleep(delay_us);
-	kill_ns = now_ns();
+	kill_ns = mpk_now_ns();
 	kill(victim, SIGKILL);
 	waitpid(victim, &status, 0);
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL) {
@@ -536,7 +519,7 @@ int main(void)
 	const char *env = getenv("MPKLINK_KILL_TRIALS");
 	long trials = env && *env ? strtol(env, NULL, 0) : DEFAULT_TRIALS;
 	long pages, members, channels, i;
-	uint64_t seed = (uint64_t)now_ns();
+	uint64_t seed = (uint64_t)mpk_now_ns();
 	long long start;
 	struct results res = { 0 };
 	int dev;
@@ -567,10 +550,10 @@ int main(void)
 
 	ksft_print_msg("%ld trials (MPKLINK_KILL_TRIALS), seed %#llx\n", trials,
 		       (unsigned long long)seed);
-	start = now_ns();
+	start = mpk_now_ns();
 	for (i = 0; i < trials; i++)
 		run_trial(i, seed, dev, &res);
-	ksft_print_msg("%ld trials in %.1f s\n", trials, (now_ns() - start) / 1e9);
+	ksft_print_msg("%ld trials in %.1f s\n", trials, (mpk_now_ns() - start) / 1e9);
 
 	qsort(res.latency_ns, res.measured, sizeof(long long), compare_ll);
 	if (res.measured)

@@ -20,6 +20,8 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MPK_PAGE		4096UL
@@ -288,6 +290,25 @@ static inline int mpk_write_file(const char *path, const char *fmt, ...)
 	if (fclose(f))
 		ret = -errno;
 	return ret;
+}
+
+/* CLOCK_MONOTONIC, in nanoseconds. */
+static inline long long mpk_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A 64-bit finaliser (MurmurHash3's): test data that depends on every bit. */
+static inline uint64_t mpk_mix64(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
 }
 
 #endif /* MPKLINK_TEST_H */

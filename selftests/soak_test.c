@@ -74,23 +74,6 @@ struct header {
 	uint64_t sum;
 };
 
-static long long now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ull;
-	return x ^ (x >> 33);
-}
-
 static uint64_t checksum(const struct header *h, const uint8_t *payload,
 			 size_t len)
 {
@@ -119,7 +102,7 @@ static size_t message_len(enum style style, uint64_t r)
 static void fill(uint8_t *buf, size_t len, int c, uint64_t seq, uint64_t count)
 {
 	struct header *h = (struct header *)buf;
-	uint64_t r = mix((uint64_t)c << 48 ^ seq);
+	uint64_t r = mpk_mix64((uint64_t)c << 48 ^ seq);
 	size_t i;
 
 	h->channel = c;
@@ -172,7 +155,7 @@ static int writer(int c, enum style style)
 	/* Published only once its reader is in: nothing is sent to nobody. */
 	while (!err && !atomic_load(&sh->stop)) {
 		seq++;
-		len = message_len(style, mix(seq ^ (uint64_t)c << 40));
+		len = message_len(style, mpk_mix64(seq ^ (uint64_t)c << 40));
 		if (style == ZERO_COPY) {
 			err = mpkshm_reserve(ep, len, &p, GIVE_UP_MS);
 			if (!err) {
@@ -383,7 +366,7 @@ int main(void)
 	ksft_print_msg("16 processes on 8 channels for %ld s (MPKLINK_SOAK_SECONDS)\n",
 		       seconds);
 
-	start = now_ns();
+	start = mpk_now_ns();
 	for (c = 0; c < CHANNELS; c++) {
 		pids[2 * c] = fork();
 		if (pids[2 * c] == 0)
@@ -400,9 +383,9 @@ int main(void)
 	warmup = seconds < 60 ? seconds / 6.0 : 10;
 	end_at = start + seconds * 1000000000LL;
 	next_sample = start + (long long)(warmup * 1e9);
-	while (now_ns() < end_at) {
-		if (now_ns() >= next_sample) {
-			take_sample(&samples[n], (now_ns() - start) / 1e9, pids);
+	while (mpk_now_ns() < end_at) {
+		if (mpk_now_ns() >= next_sample) {
+			take_sample(&samples[n], (mpk_now_ns() - start) / 1e9, pids);
 			if (first < 0 && samples[n].members == members0 + 2 * CHANNELS)
 				first = n;
 			n++;
@@ -412,14 +395,14 @@ int main(void)
 		}
 		usleep(100000);
 	}
-	take_sample(&samples[n++], (now_ns() - start) / 1e9, pids);
+	take_sample(&samples[n++], (mpk_now_ns() - start) / 1e9, pids);
 	atomic_store(&sh->stop, 1);
 
 	/* The writers finish their last send and close (readers drain). */
-	give_up = now_ns() + 2LL * GIVE_UP_MS * 1000000;
+	give_up = mpk_now_ns() + 2LL * GIVE_UP_MS * 1000000;
 	for (i = 0; i < 2 * CHANNELS; i++) {
 		while (waitpid(pids[i], &status, WNOHANG) == 0) {
-			if (now_ns() > give_up) {
+			if (mpk_now_ns() > give_up) {
 				kill(pids[i], SIGKILL);
 				waitpid(pids[i], &status, 0);
 				break;
@@ -433,7 +416,7 @@ int main(void)
 		}
 	}
 	ksft_print_msg("stopped after %.1f s; %ld doorbell rings\n",
-		       (now_ns() - start) / 1e9, mpk_stat("notifications") - rings0);
+		       (mpk_now_ns() - start) / 1e9, mpk_stat("notifications") - rings0);
 
 	for (c = 0; c < CHANNELS; c++) {
 		struct channel *ch = &sh->ch[c];

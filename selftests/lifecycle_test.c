@@ -61,7 +61,16 @@ static int one_cycle(int dev, int i)
 	return mpk_destroy(dev, name) ? 6 : 0;
 }
 
-TEST(thousand_cycles_leave_no_pages_or_memory_behind)
+/*
+ * A fixture only for its time limit: the harness's 30 s is for the Debian
+ * kernels, and a debug kernel (make debug-kernel-check) is several times
+ * slower.
+ */
+FIXTURE(lifecycle) {};
+FIXTURE_SETUP(lifecycle) {}
+FIXTURE_TEARDOWN(lifecycle) {}
+
+TEST_F_TIMEOUT(lifecycle, thousand_cycles_leave_no_pages_or_memory_behind, 900)
 {
 	long pages, channels, members, free_before, free_after;
 	int dev = mpk_dev(), i;
@@ -79,9 +88,14 @@ TEST(thousand_cycles_leave_no_pages_or_memory_behind)
 	EXPECT_EQ(channels, mpk_stat("channels"));
 	EXPECT_EQ(members, mpk_stat("members"));
 	free_after = settled_free_kb();
-	EXPECT_GT(TOLERANCE_KB, free_before - free_after) {
-		TH_LOG("MemFree %ld kB before, %ld kB after", free_before,
-		       free_after);
+	if (mpk_debug_kernel()) {
+		/* KASAN's quarantine holds freed memory; kmemleak looks. */
+		TH_LOG("MemFree not compared on a debug kernel");
+	} else {
+		EXPECT_GT(TOLERANCE_KB, free_before - free_after) {
+			TH_LOG("MemFree %ld kB before, %ld kB after",
+			       free_before, free_after);
+		}
 	}
 	close(dev);
 }

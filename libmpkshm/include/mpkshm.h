@@ -265,6 +265,10 @@ int mpkshm_send(struct mpkshm_channel *ch, uint64_t dest, const void *buf,
  * Copies the next message into @buf and returns its length.  EMSGSIZE if
  * it is longer than @cap: it stays queued, and *@info (if given) has its
  * length.  @info, if given, gets the sender and sequence number.
+ * ETIMEDOUT part way through a split message: the fragments taken are kept
+ * and the next mpkshm_recv() goes on with it (ENOMEM if they could not be
+ * kept: the message is lost).  ECONNRESET: the writer of the message being
+ * reassembled left.
  */
 ssize_t mpkshm_recv(struct mpkshm_channel *ch, void *buf, size_t cap,
 		    struct mpkshm_msg *info, int timeout_ms);

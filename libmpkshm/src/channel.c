@@ -196,7 +196,6 @@ static int refresh_locked(struct mpkshm_channel *ch)
 			p->corrupt = false;
 			p->has_pubkey = false;
 			p->last_seq = 0;
-			p->frag_seq = 0;
 			__atomic_store_n(&p->rights, rights, __ATOMIC_RELAXED);
 			__atomic_store_n(&p->member_id, id, __ATOMIC_RELEASE);
 			if (id && rights & MPKSHM_RIGHT_READ)
@@ -824,6 +823,57 @@ static int verify_record(struct mpkshm_channel *ch, const struct found *f)
 			     f->view.payload + h->len);
 }
 
+/*
+ * The next fragment of a split message did not come by the deadline: keeps
+ * the @got bytes received so far (at @dst, @buf or the kept bytes of an
+ * earlier receive) for the next receive, which goes on from there.
+ * Returns ETIMEDOUT, or ENOMEM when they cannot be kept (the rest of the
+ * message is then discarded as it arrives).
+ */
+static int partial_keep(struct mpkshm_channel *ch, const struct found *f,
+			uint8_t *dst, const void *buf, uint64_t got,
+			const struct mpkshm_partial *msg,
+			const crypto_sign_state *state)
+{
+	struct mpkshm_partial *part = &ch->partial;
+
+	if (dst == buf) {
+		dst = malloc(msg->total);
+		if (!dst)
+			return -ENOMEM;
+		memcpy(dst, buf, got);
+	}
+	*part = *msg;
+	part->bytes = dst;
+	part->got = got;
+	part->slot = f->slot;
+	part->writer = f->writer;
+	if (ch->signed_channel)
+		part->sign = *state;
+	return -ETIMEDOUT;
+}
+
+/* Whether a receive kept the first part of a message from @writer. */
+static bool partial_from(const struct mpkshm_channel *ch, unsigned int slot,
+			 uint64_t writer)
+{
+	return ch->partial.bytes && ch->partial.slot == slot &&
+	       ch->partial.writer == writer;
+}
+
+static void recv_fill_info(struct mpkshm_msg *info,
+			   const struct mpkshm_partial *msg)
+{
+	if (!info)
+		return;
+	info->len = msg->total;
+	info->sender = msg->writer;
+	info->sender_slot = msg->slot;
+	info->seq = msg->seq;
+	info->correlation = msg->correlation;
+	info->_kind = msg->kind;
+}
+
 MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 			      struct mpkshm_msg *msg, int timeout_ms)
 {
@@ -838,10 +888,18 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 		return ret;
 	mpkshm_window_open(ch->pkey, true);
 	atomic_fetch_and(&ch->own_ctrl->waiting, ~MPKSHM_WAIT_DATA);
-	do {
+	for (;;) {
+		const uint16_t whole = MPKSHM_REC_FIRST | MPKSHM_REC_LAST;
+
 		ret = wait_until(ch, &ch->recv_lock, find_next, &f,
 				 MPKSHM_WAIT_DATA, deadline);
-		if (ret == 1 && !(f.view.hdr.flags & MPKSHM_REC_LAST))
+		if (ret == 1 && !(f.view.hdr.flags & MPKSHM_REC_FIRST) &&
+		    !partial_from(ch, f.slot, f.writer)) {
+			/* The tail of a message whose start we never saw. */
+			consume(ch, f.slot, f.view.next);
+			continue;
+		}
+		if (ret == 1 && (f.view.hdr.flags & whole) != whole)
 			ret = -EMSGSIZE;	/* split: mpkshm_recv() */
 		if (ret == 1) {
 			ret = verify_record(ch, &f);
@@ -853,7 +911,9 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 			ret = -EAGAIN;
 		}
 		/* A message whose writer left went with it: the next one. */
-	} while (ret == 0 && !writer_stayed(ch, f.slot, f.writer));
+		if (ret || writer_stayed(ch, f.slot, f.writer))
+			break;
+	}
 	if (ret < 0) {
 		mpkshm_window_close(ch->pkey, true);
 		unlock(ch, &ch->recv_lock);
@@ -900,87 +960,135 @@ MPKSHM_EXPORT int mpkshm_release(struct mpkshm_channel *ch,
 
 /*
  * Receives a whole message, reassembling fragments, into @buf.  recv_lock
- * held, key open for writing.  @only: the first fragment must come from
- * that writer (-1: any).  Returns its length or a negative errno; fills
- * @info.
+ * held, key open for writing.  @f->only_slot: the first fragment must come
+ * from that writer (-1: any).  A split message an earlier receive kept
+ * (partial_keep()) comes first.  Returns its length or a negative errno;
+ * fills @info.
  */
 static ssize_t recv_locked(struct mpkshm_channel *ch, void *buf, size_t cap,
 			   struct mpkshm_msg *info, struct found *f,
 			   uint64_t deadline)
 {
-	uint64_t total, seq, got = 0;
-	crypto_sign_state state;
-	int ret;
+	struct mpkshm_partial msg = { 0 }, *part = &ch->partial;
+	uint8_t *dst = buf;	/* where fragments go */
+	crypto_sign_state state = { 0 };
+	uint64_t got = 0;
+	ssize_t ret;
 
-	ret = wait_until(ch, &ch->recv_lock, find_next, f, MPKSHM_WAIT_DATA,
-			 deadline);
-	if (ret == 0)
-		ret = -EAGAIN;
-	if (ret < 0)
-		return ret;
-	if (!(f->view.hdr.flags & MPKSHM_REC_FIRST)) {
-		/* The tail of a message whose start we never saw. */
-		consume(ch, f->slot, f->view.next);
-		return -EAGAIN;
+	if (part->bytes &&
+	    (f->only_slot < 0 ||
+	     partial_from(ch, (unsigned int)f->only_slot, f->only_writer))) {
+		recv_fill_info(info, part);
+		if (part->total > cap)
+			return -EMSGSIZE;	/* still kept */
+		/* Ours now: from here on every return frees or keeps it. */
+		msg = *part;
+		dst = part->bytes;
+		part->bytes = NULL;
+		got = msg.got;
+		if (ch->signed_channel)
+			state = msg.sign;
+		f->slot = msg.slot;
+		f->writer = msg.writer;
+		f->only_slot = (int)msg.slot;
+		f->only_writer = msg.writer;
 	}
-	total = f->view.hdr.total;
-	seq = f->view.hdr.seq;
-	if (info) {
-		info->len = total;
-		info->sender = f->writer;
-		info->sender_slot = f->slot;
-		info->seq = seq;
-		info->correlation = f->view.hdr.correlation;
-		info->_kind = f->view.hdr.kind;
-	}
-	if (total > cap)
-		return -EMSGSIZE;	/* left queued */
-	if (ch->signed_channel)
-		mpkshm_sign_state_begin(&state, ch->name, f->writer, seq);
 
-	/* Fragments follow in the same writer's ring. */
-	f->only_slot = (int)f->slot;
-	f->only_writer = f->writer;
 	for (;;) {
 		const struct mpkshm_rec *h = &f->view.hdr;
 
-		if (h->seq != seq || h->total != total ||
-		    h->len > total - got ||
-		    (got && h->flags & MPKSHM_REC_FIRST)) {
-			if (!writer_stayed(ch, f->slot, f->writer))
-				return got ? -ECONNRESET : -EAGAIN;
-			ch->peers[f->slot].corrupt = true;
-			return -EBADMSG;
-		}
-		memcpy((uint8_t *)buf + got, f->view.payload, h->len);
-		/* Its writer left during the copy: the bytes may be zeros. */
-		if (!writer_stayed(ch, f->slot, f->writer))
-			return got ? -ECONNRESET : -EAGAIN;
-		if (ch->signed_channel)
-			mpkshm_sign_update(&state, (uint8_t *)buf + got, h->len);
-		got += h->len;
-		if (h->flags & MPKSHM_REC_LAST) {
-			if (got != total) {
-				ch->peers[f->slot].corrupt = true;
-				return -EBADMSG;
-			}
-			ret = 0;
-			if (ch->signed_channel)
-				ret = h->flags & MPKSHM_REC_SIGNED ?
-				      mpkshm_verify_end(ch, f->slot, &state, seq,
-							f->view.payload + h->len) :
-				      -EKEYREJECTED;
-			consume(ch, f->slot, f->view.next);
-			return ret ? ret : (ssize_t)total;
-		}
-		consume(ch, f->slot, f->view.next);
 		ret = wait_until(ch, &ch->recv_lock, find_next, f,
 				 MPKSHM_WAIT_DATA, deadline);
+		if (ret == -ETIMEDOUT && got) {
+			ret = partial_keep(ch, f, dst, buf, got, &msg, &state);
+			if (ret == -ETIMEDOUT)
+				return ret;	/* dst is kept */
+		}
 		if (ret == 0)
 			ret = -EAGAIN;
 		if (ret < 0)
-			return ret;
+			goto out;
+
+		/*
+		 * A first fragment in the middle of a message: its writer gave
+		 * up on that one (a send that timed out part way) and this
+		 * one starts afresh.
+		 */
+		if (h->flags & MPKSHM_REC_FIRST && (!got || h->seq != msg.seq)) {
+			msg = (struct mpkshm_partial) {
+				.total = h->total,
+				.seq = h->seq,
+				.writer = f->writer,
+				.correlation = h->correlation,
+				.slot = f->slot,
+				.kind = h->kind,
+			};
+			got = 0;
+			if (dst != buf)
+				free(dst);
+			dst = buf;
+			recv_fill_info(info, &msg);
+			if (msg.total > cap)
+				return -EMSGSIZE;	/* left queued */
+			if (ch->signed_channel)
+				mpkshm_sign_state_begin(&state, ch->name,
+							f->writer, msg.seq);
+			/* Fragments follow in the same writer's ring. */
+			f->only_slot = (int)f->slot;
+			f->only_writer = f->writer;
+		} else if (!got) {
+			/* The tail of a message whose start we never saw. */
+			consume(ch, f->slot, f->view.next);
+			return -EAGAIN;
+		}
+
+		if (h->seq != msg.seq || h->total != msg.total ||
+		    h->len > msg.total - got ||
+		    (got && h->flags & MPKSHM_REC_FIRST)) {
+			if (!writer_stayed(ch, f->slot, f->writer)) {
+				ret = got ? -ECONNRESET : -EAGAIN;
+				goto out;
+			}
+			ch->peers[f->slot].corrupt = true;
+			ret = -EBADMSG;
+			goto out;
+		}
+		memcpy(dst + got, f->view.payload, h->len);
+		/* Its writer left during the copy: the bytes may be zeros. */
+		if (!writer_stayed(ch, f->slot, f->writer)) {
+			ret = got ? -ECONNRESET : -EAGAIN;
+			goto out;
+		}
+		if (ch->signed_channel)
+			mpkshm_sign_update(&state, dst + got, h->len);
+		got += h->len;
+		if (!(h->flags & MPKSHM_REC_LAST)) {
+			consume(ch, f->slot, f->view.next);
+			continue;
+		}
+		if (got != msg.total) {
+			ch->peers[f->slot].corrupt = true;
+			ret = -EBADMSG;
+			goto out;
+		}
+		ret = 0;
+		if (ch->signed_channel)
+			ret = h->flags & MPKSHM_REC_SIGNED ?
+			      mpkshm_verify_end(ch, f->slot, &state, msg.seq,
+						f->view.payload + h->len) :
+			      -EKEYREJECTED;
+		consume(ch, f->slot, f->view.next);
+		if (!ret) {
+			if (dst != buf)
+				memcpy(buf, dst, msg.total);
+			ret = (ssize_t)msg.total;
+		}
+		goto out;
 	}
+out:
+	if (dst != buf)
+		free(dst);
+	return ret;
 }
 
 MPKSHM_EXPORT ssize_t mpkshm_recv(struct mpkshm_channel *ch, void *buf,
@@ -1341,6 +1449,7 @@ MPKSHM_EXPORT int mpkshm_close(struct mpkshm_channel *ch)
 		ch->ops->close(ch);
 	}
 	/* In a fork child the mappings and fds are not ours to touch. */
+	free(ch->partial.bytes);
 	mpkshm_sign_free_key(ch);
 	pthread_mutex_destroy(&ch->send_lock);
 	pthread_mutex_destroy(&ch->recv_lock);

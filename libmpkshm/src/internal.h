@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sodium.h>
 
 #include "mpkshm.h"
 
@@ -198,8 +199,20 @@ struct mpkshm_peer {
 	bool has_pubkey;
 	uint8_t pubkey[MPKLINK_PUBKEY_SIZE];
 	uint64_t last_seq;		/* signed: the newest message verified */
-	/* Reassembly of a split message from this writer (mpkshm_recv). */
-	uint64_t frag_seq;
+};
+
+/*
+ * A split message that a receive began and whose next fragment had not
+ * come by its deadline: the fragments it consumed, kept for the next
+ * receive to go on with, so that a short timeout loses nothing.
+ */
+struct mpkshm_partial {
+	uint8_t *bytes;			/* malloc()ed, @total long; NULL: none */
+	uint64_t got;			/* bytes received so far */
+	uint64_t total, seq, writer, correlation;
+	unsigned int slot;
+	uint16_t kind;
+	crypto_sign_state sign;		/* signed channels: the hash so far */
 };
 
 struct mpkshm_channel {
@@ -248,6 +261,7 @@ struct mpkshm_channel {
 	bool peeking;			/* a peek window is open */
 	unsigned int next_writer;	/* round robin */
 	uint64_t next_correlation;
+	struct mpkshm_partial partial;
 
 	atomic_bool revoked;
 	atomic_bool stop;		/* mpkshm_serve_stop() */
@@ -273,8 +287,6 @@ void mpkshm_fault_unregister(struct mpkshm_channel *ch);
  * the message's sequence number and its payload (Ed25519ph, streamed, so a
  * split message is signed and verified fragment by fragment).
  */
-#include <sodium.h>
-
 int mpkshm_sign_load_key(struct mpkshm_channel *ch, const char *path);
 void mpkshm_sign_free_key(struct mpkshm_channel *ch);
 void mpkshm_sign_state_begin(crypto_sign_state *state, const char *channel,

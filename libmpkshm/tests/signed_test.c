@@ -142,6 +142,58 @@ TEST_F(sig, split_signed_message_verifies_after_reassembly)
 	free(in);
 }
 
+struct big_recv {
+	struct mpkshm_channel *ch;
+	char *buf;
+	size_t len;
+	ssize_t got;
+};
+
+static void *recv_big(void *arg)
+{
+	struct big_recv *r = arg;
+
+	r->got = mpkshm_recv(r->ch, r->buf, r->len, NULL, 5000);
+	return NULL;
+}
+
+/*
+ * The signature covers the whole message: a receive that times out part
+ * way keeps the hash of what it took, and the next one goes on with it.
+ * (A slower reader, c, holds the writer back until b has timed out.)
+ */
+TEST_F(sig, split_signed_message_verifies_when_a_receive_goes_on_after_a_timeout)
+{
+	size_t len = 3 * LT_SEGMENT;
+	char *big = malloc(len), *in = malloc(len), *in_c = malloc(len);
+	struct big_recv r = { .buf = in_c, .len = len };
+	pthread_t sending, receiving;
+	struct big_send b;
+
+	ASSERT_NE(NULL, big);
+	ASSERT_NE(NULL, in);
+	ASSERT_NE(NULL, in_c);
+	ASSERT_EQ(0, open_with_key(self->name, self->good_key, &self->a));
+	ASSERT_EQ(0, open_with_key(self->name, self->good_key, &self->b));
+	ASSERT_EQ(0, open_with_key(self->name, self->good_key, &r.ch));
+	memset(big, 's', len);
+	b = (struct big_send){ self->a, big, len, 0 };
+	ASSERT_EQ(0, pthread_create(&sending, NULL, send_big, &b));
+	usleep(50000);
+	ASSERT_EQ(-ETIMEDOUT, mpkshm_recv(self->b, in, len, NULL, 0));
+	ASSERT_EQ(0, pthread_create(&receiving, NULL, recv_big, &r));
+	EXPECT_EQ((ssize_t)len, mpkshm_recv(self->b, in, len, NULL, 5000));
+	pthread_join(sending, NULL);
+	pthread_join(receiving, NULL);
+	EXPECT_EQ(0, b.err);
+	EXPECT_EQ((ssize_t)len, r.got);
+	EXPECT_EQ(0, memcmp(big, in, len));
+	mpkshm_close(r.ch);
+	free(big);
+	free(in);
+	free(in_c);
+}
+
 /* The record at the start of @ch's ring, found from a reservation. */
 static struct mpkshm_rec *first_record(struct mpkshm_channel *ch)
 {

@@ -657,31 +657,32 @@ MPKSHM_EXPORT int mpkshm_send(struct mpkshm_channel *ch, uint64_t dest,
 
 /*
  * The cursor of this reader for writer @slot, set up when the writer is new
- * to it: where the writer said we start, or, if it has not seen us yet, at
- * its head.
+ * to it, at the position the writer noted for us when it first saw us
+ * (note_reader_start()).  NULL while it has not: until then it is not
+ * bound by us and may overwrite any position we could pick, so there is
+ * nothing for us there yet.  It notes us on its next call into the
+ * library, before it publishes anything more.
  */
 static struct mpkshm_cursor *cursor_for(struct mpkshm_channel *ch,
 					unsigned int slot, uint64_t writer)
 {
 	struct mpkshm_cursor *c = &ch->own_ctrl->cursors[slot];
-	const struct mpkshm_ring *ring = peer_ring(ch, slot);
 	const struct mpkshm_start *st = &ch->peers[slot].ctrl->starts[ch->slot];
-	uint64_t head;
+	uint64_t start;
 
 	if (atomic_load_explicit(&c->writer_id, memory_order_relaxed) == writer)
 		return c;
-	if (atomic_load_explicit(&st->reader_id, memory_order_acquire) ==
+	if (atomic_load_explicit(&st->reader_id, memory_order_acquire) !=
 	    ch->member_id)
-		head = atomic_load_explicit(&st->pos, memory_order_relaxed);
-	else
-		head = atomic_load_explicit(&ring->head, memory_order_acquire);
-	head &= ~(uint64_t)(MPKSHM_ALIGN - 1);
+		return NULL;
+	start = atomic_load_explicit(&st->pos, memory_order_relaxed);
+	start &= ~(uint64_t)(MPKSHM_ALIGN - 1);
 	/*
-	 * A writer bounds its head by this position until the cursor shows
+	 * The writer bounds its head by this position until the cursor shows
 	 * up, so it cannot have lapped us: a head more than a ring beyond it
 	 * is the writer's corruption, for mpkshm_ring_look() to report.
 	 */
-	atomic_store_explicit(&c->tail, head, memory_order_relaxed);
+	atomic_store_explicit(&c->tail, start, memory_order_relaxed);
 	atomic_store_explicit(&c->writer_id, writer, memory_order_release);
 	return c;
 }
@@ -741,6 +742,8 @@ static int look_at_writer(struct mpkshm_channel *ch, unsigned int slot,
 	if (__atomic_load_n(&ring->member_id, __ATOMIC_ACQUIRE) != writer)
 		return 0;
 	c = cursor_for(ch, slot, writer);
+	if (!c)
+		return 0;
 	for (;;) {
 		uint64_t tail = atomic_load_explicit(&c->tail, memory_order_relaxed);
 		uint64_t head = atomic_load_explicit(&ring->head,

@@ -2253,6 +2253,8 @@ static void run_workers(uint64_t seed, struct run_result *res)
 					note("worker %d ended with status %#x",
 					     r->pid, status);
 				}
+				/* Its children, orphaned if it was killed. */
+				kill(-r->pid, SIGKILL);
 				r->pid = 0;
 			}
 			if (r->pid > 0 && r->kill_at &&
@@ -2273,8 +2275,13 @@ static void run_workers(uint64_t seed, struct run_result *res)
 				r->kill_at = end == END_KILLED ?
 					     1 + (long)below(&rng, budget) : 0;
 				r->pid = fork();
-				if (r->pid == 0)
+				if (r->pid == 0) {
+					/* A group of its own, with its children. */
+					setpgid(0, 0);
 					_exit(worker(kind, i, budget, end, wseed));
+				}
+				if (r->pid > 0)
+					setpgid(r->pid, r->pid);
 				spawned++;
 			}
 			live += r->pid > 0;
@@ -2285,6 +2292,12 @@ static void run_workers(uint64_t seed, struct run_result *res)
 	}
 	res->workers = spawned;
 	res->ns = mpk_now_ns() - start;
+	/*
+	 * Orphans come to us (the subreaper): gone, every channel they could
+	 * create exists by now, for the count of what is left.
+	 */
+	while (waitpid(-1, &status, 0) > 0 || errno == EINTR)
+		;
 }
 
 /*
@@ -2388,6 +2401,9 @@ int main(void)
 	if (sh == MAP_FAILED)
 		ksft_exit_fail_msg("mmap: %s\n", strerror(errno));
 	sh->target = ops_from_env();
+	/* A killed worker's children are reparented to us, to be reaped. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1))
+		ksft_exit_fail_msg("PR_SET_CHILD_SUBREAPER: %s\n", strerror(errno));
 	sh->pku = pkey_fault_has_pku();
 	snprintf(sh->prefix, sizeof(sh->prefix), "fz.%d", getpid());
 	snprintf(sh->anchor, sizeof(sh->anchor), "%s.anchor", sh->prefix);

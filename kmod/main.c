@@ -302,6 +302,17 @@ static void __exit mpklink_exit(void)
 	misc_deregister(&mpklink_miscdev);
 	mpklink_debugfs_exit();
 	mpklink_channels_destroy_all();
+	/*
+	 * No fd or mapping holds the module now, so the registry held the
+	 * last reference to every channel: all of it must be back.
+	 */
+	WARN(atomic_long_read(&mpklink_stats.pages) ||
+	     atomic_read(&mpklink_stats.channels) ||
+	     atomic_read(&mpklink_stats.members),
+	     "mpklink: unloading with %ld pages, %d channels and %d members not freed\n",
+	     atomic_long_read(&mpklink_stats.pages),
+	     atomic_read(&mpklink_stats.channels),
+	     atomic_read(&mpklink_stats.members));
 	mpklink_pkru_exit();
 	mpklink_fs_exit();
 	mpklink_exe_digest_exit();

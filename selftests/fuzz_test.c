@@ -2039,6 +2039,29 @@ static void check_keys_returned(void)
 }
 
 static int worker(enum worker_kind kind, int slot, long budget,
+		  enum worker_end end, uint64_t seed);
+
+/*
+ * A fault that no pkey_fault_*() access expected kills the worker, as the
+ * default action would, after saying where (the instruction relative to
+ * worker(), for addr2line), so that the report points at the access.
+ */
+static void worker_fault(int signo, siginfo_t *si, void *ctx)
+{
+	const ucontext_t *uc = ctx;
+
+	if (!pkey_fault_armed)
+		note("worker %d: %s, si_code %d, address %p, pkey %d, at worker%+lld",
+		     getpid(), signo == SIGSEGV ? "SIGSEGV" : "SIGBUS",
+		     si->si_code, si->si_addr,
+		     signo == SIGSEGV && si->si_code == SEGV_PKUERR ?
+		     (int)si->si_pkey : -1,
+		     (long long)(uc->uc_mcontext.gregs[REG_RIP] -
+				 (long long)(uintptr_t)worker));
+	pkey_fault_handler(signo, si, ctx);
+}
+
+static int worker(enum worker_kind kind, int slot, long budget,
 		  enum worker_end end, uint64_t seed)
 {
 	struct sigaction sa = { .sa_handler = nudge_handler };
@@ -2062,6 +2085,12 @@ static int worker(enum worker_kind kind, int slot, long budget,
 		return 10;
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGUSR1, &sa, NULL) || pkey_fault_catch_install())
+		return 11;
+	sa = (struct sigaction) {
+		.sa_sigaction = worker_fault,
+		.sa_flags = SA_SIGINFO,
+	};
+	if (sigaction(SIGSEGV, &sa, NULL) || sigaction(SIGBUS, &sa, NULL))
 		return 11;
 	proc.guard = mmap(NULL, 2 * MPK_PAGE, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

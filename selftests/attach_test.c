@@ -206,34 +206,6 @@ TEST_F(attach, traced_process_is_refused_with_eperm)
 	EXPECT_EQ(0, mpk_run_child(attach_child, self->chan));
 }
 
-/* Lines of the kernel log, from now on, that contain @needle. */
-static int kmsg_open_at_end(void)
-{
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd >= 0)
-		lseek(fd, 0, SEEK_END);
-	return fd;
-}
-
-static int kmsg_count(int fd, const char *needle, char *last, size_t size)
-{
-	char rec[2048];
-	ssize_t n;
-	int count = 0;
-
-	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
-		if (n <= 0)
-			continue;
-		rec[n] = '\0';
-		if (strstr(rec, needle)) {
-			count++;
-			snprintf(last, size, "%s", rec);
-		}
-	}
-	return count;
-}
-
 TEST_F(attach, refusal_is_logged_with_pid_comm_uid_and_channel)
 {
 	char needle[128], line[2048] = "", want[160];
@@ -245,7 +217,7 @@ TEST_F(attach, refusal_is_logged_with_pid_comm_uid_and_channel)
 	 * lines) start afresh.  The next test runs inside this window.
 	 */
 	sleep(6);
-	kmsg = kmsg_open_at_end();
+	kmsg = mpk_kmsg_open_at_end();
 	ASSERT_LE(0, kmsg);
 	pid = fork();
 	if (pid == 0) {
@@ -256,7 +228,7 @@ TEST_F(attach, refusal_is_logged_with_pid_comm_uid_and_channel)
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	ASSERT_EQ(EACCES, WEXITSTATUS(status));
 	snprintf(needle, sizeof(needle), "attach to channel %s denied", self->chan);
-	ASSERT_EQ(1, kmsg_count(kmsg, needle, line, sizeof(line)));
+	ASSERT_EQ(1, mpk_kmsg_count(kmsg, needle, line, sizeof(line)));
 	snprintf(want, sizeof(want), "pid %d comm attach_test uid %d", pid,
 		 MPK_TEST_UID);
 	EXPECT_NE(NULL, strstr(line, want)) {
@@ -270,12 +242,12 @@ TEST_F(attach, refusals_are_rate_limited)
 	char needle[128], line[2048];
 	int kmsg, i, logged;
 
-	kmsg = kmsg_open_at_end();
+	kmsg = mpk_kmsg_open_at_end();
 	ASSERT_LE(0, kmsg);
 	for (i = 0; i < 200; i++)
 		ASSERT_EQ(-EACCES, mpk_attach(self->dev, self->chan, NULL));
 	snprintf(needle, sizeof(needle), "attach to channel %s denied", self->chan);
-	logged = kmsg_count(kmsg, needle, line, sizeof(line));
+	logged = mpk_kmsg_count(kmsg, needle, line, sizeof(line));
 	EXPECT_LE(1, logged);
 	EXPECT_GE(10, logged);
 	close(kmsg);

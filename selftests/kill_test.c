@@ -94,14 +94,14 @@ struct header {
 static uint64_t checksum(const struct header *h, const uint8_t *payload,
 			 size_t len)
 {
-	uint64_t sum = 0xcbf29ce484222325ull;
+	uint64_t sum = MPK_FNV_OFFSET;
 	size_t i;
 
-	sum = (sum ^ h->trial) * 0x100000001b3ull;
-	sum = (sum ^ h->len) * 0x100000001b3ull;
-	sum = (sum ^ h->seq) * 0x100000001b3ull;
+	sum = mpk_fnv(sum, h->trial);
+	sum = mpk_fnv(sum, h->len);
+	sum = mpk_fnv(sum, h->seq);
 	for (i = 0; i < len; i++)
-		sum = (sum ^ payload[i]) * 0x100000001b3ull;
+		sum = mpk_fnv(sum, payload[i]);
 	return sum;
 }
 

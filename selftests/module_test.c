@@ -126,36 +126,6 @@ TEST(unload_refused_while_a_mapping_remains)
 	close(dev);
 }
 
-/* The kernel log from now on: /dev/kmsg, at its end, non-blocking. */
-static int kmsg_from_now(void)
-{
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-
-	if (fd >= 0 && lseek(fd, 0, SEEK_END) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Whether a record logged since kmsg_from_now() contains @what. */
-static bool kmsg_says(int fd, const char *what)
-{
-	char rec[1024];
-	ssize_t n;
-	bool seen = false;
-
-	for (;;) {
-		n = read(fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;	/* records overwritten meanwhile */
-		if (n <= 0)
-			return seen;	/* EAGAIN: no more */
-		rec[n] = 0;
-		seen |= strstr(rec, what) != NULL;
-	}
-}
-
 /*
  * What the channels held is counted by the module itself: on unload it
  * warns if its count of pages, channels or members is not back to zero.
@@ -176,7 +146,7 @@ TEST(unload_with_idle_channels_tears_them_down_and_leaks_nothing)
 
 	if (!ko)
 		SKIP(return, "MPKLINK_KO not set: cannot reload the module");
-	kmsg = kmsg_from_now();
+	kmsg = mpk_kmsg_open_at_end();
 	ASSERT_LE(0, kmsg);
 	channels = mpk_stat("channels");
 	dev = mpk_dev();
@@ -190,7 +160,7 @@ TEST(unload_with_idle_channels_tears_them_down_and_leaks_nothing)
 	EXPECT_EQ(channels + 100, mpk_stat("channels"));
 	ASSERT_EQ(0, delete_module("mpklink", O_NONBLOCK));
 	ASSERT_EQ(0, load_module(ko));
-	EXPECT_FALSE(kmsg_says(kmsg, "not freed"));
+	EXPECT_EQ(0, mpk_kmsg_count(kmsg, "not freed", NULL, 0));
 	close(kmsg);
 	EXPECT_EQ(0, mpk_stat("channels"));
 	EXPECT_EQ(0, mpk_stat("pages"));

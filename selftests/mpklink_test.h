@@ -301,6 +301,52 @@ static inline long long mpk_now_ns(void)
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The kernel log from now on: /dev/kmsg at its end, non-blocking. */
+static inline int mpk_kmsg_open_at_end(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd >= 0 && lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * How many records logged since mpk_kmsg_open_at_end() contain @needle;
+ * the last of them goes to @last (@size bytes, 0: not wanted).
+ */
+static inline int mpk_kmsg_count(int fd, const char *needle, char *last,
+				 size_t size)
+{
+	char rec[2048];
+	ssize_t n;
+	int count = 0;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)
+			continue;	/* records overwritten meanwhile */
+		if (n <= 0)
+			return count;	/* EAGAIN: no more */
+		rec[n] = '\0';
+		if (strstr(rec, needle)) {
+			count++;
+			if (size)
+				snprintf(last, size, "%s", rec);
+		}
+	}
+}
+
+/* One step of FNV-1a over a whole word: checksums of test messages. */
+#define MPK_FNV_OFFSET	0xcbf29ce484222325ull
+
+static inline uint64_t mpk_fnv(uint64_t sum, uint64_t v)
+{
+	return (sum ^ v) * 0x100000001b3ull;
+}
+
 /* A 64-bit finaliser (MurmurHash3's): test data that depends on every bit. */
 static inline uint64_t mpk_mix64(uint64_t x)
 {

@@ -77,15 +77,15 @@ struct header {
 static uint64_t checksum(const struct header *h, const uint8_t *payload,
 			 size_t len)
 {
-	uint64_t sum = 0xcbf29ce484222325ull;
+	uint64_t sum = MPK_FNV_OFFSET;
 	size_t i;
 
-	sum = (sum ^ h->channel) * 0x100000001b3ull;
-	sum = (sum ^ h->len) * 0x100000001b3ull;
-	sum = (sum ^ h->seq) * 0x100000001b3ull;
-	sum = (sum ^ h->count) * 0x100000001b3ull;
+	sum = mpk_fnv(sum, h->channel);
+	sum = mpk_fnv(sum, h->len);
+	sum = mpk_fnv(sum, h->seq);
+	sum = mpk_fnv(sum, h->count);
 	for (i = 0; i < len; i++)
-		sum = (sum ^ payload[i]) * 0x100000001b3ull;
+		sum = mpk_fnv(sum, payload[i]);
 	return sum;
 }
 

@@ -396,6 +396,18 @@ static int space_ready(struct mpkshm_channel *ch, void *arg)
 	return ch->space_until - need->head >= need->bytes;
 }
 
+/* Waits until the head may grow by @bytes from @head: fast when it may. */
+static int wait_for_room(struct mpkshm_channel *ch, uint64_t head,
+			 uint64_t bytes, uint64_t deadline)
+{
+	struct space_need need = { .head = head, .bytes = bytes };
+
+	if (ch->space_until - head >= bytes)
+		return 0;
+	return wait_until(ch, &ch->send_lock, space_ready, &need,
+			  MPKSHM_WAIT_SPACE, deadline);
+}
+
 /*
  * Makes room for a record with @len payload bytes at the head (adding a
  * pad record when it would not fit before the ring's end) and returns where
@@ -409,7 +421,6 @@ static int64_t make_room(struct mpkshm_channel *ch, uint64_t len, bool sig,
 	uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
 	uint64_t size = mpkshm_rec_size(len, sig);
 	uint64_t off = head % ch->capacity, pad = 0;
-	struct space_need need;
 	int ret;
 
 	/*
@@ -421,14 +432,9 @@ static int64_t make_room(struct mpkshm_channel *ch, uint64_t len, bool sig,
 	if (pad) {
 		struct mpkshm_rec *rec = (struct mpkshm_rec *)(data + off);
 
-		need.head = head;
-		need.bytes = pad;
-		if (ch->space_until - head < need.bytes) {
-			ret = wait_until(ch, &ch->send_lock, space_ready, &need,
-					 MPKSHM_WAIT_SPACE, deadline);
-			if (ret < 0)
-				return ret;
-		}
+		ret = wait_for_room(ch, head, pad, deadline);
+		if (ret < 0)
+			return ret;
 		memset(rec, 0, sizeof(*rec));
 		rec->kind = MPKSHM_REC_PAD;
 		rec->len = (uint32_t)(pad - MPKSHM_REC_HDR);
@@ -437,14 +443,9 @@ static int64_t make_room(struct mpkshm_channel *ch, uint64_t len, bool sig,
 		/* Sleeping readers must step over it to free our space. */
 		wake(ch, ~(1ull << ch->slot), MPKSHM_WAIT_DATA);
 	}
-	need.head = head;
-	need.bytes = size;
-	if (ch->space_until - head < need.bytes) {
-		ret = wait_until(ch, &ch->send_lock, space_ready, &need,
-				 MPKSHM_WAIT_SPACE, deadline);
-		if (ret < 0)
-			return ret;
-	}
+	ret = wait_for_room(ch, head, size, deadline);
+	if (ret < 0)
+		return ret;
 	return (int64_t)head;
 }
 

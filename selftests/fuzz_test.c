@@ -53,6 +53,7 @@
 #define POOL		6
 #define RANDOM_NAMES	16
 #define TABLE_SIZE	48
+#define SCRATCH_SIZE	(4 * MPK_PAGE)
 /* Threads' own fds live up here, out of reach of the shared fd table. */
 #define PRIVATE_FD_MIN	900
 /*
@@ -168,8 +169,14 @@ struct thr {
 	int memfd;
 	struct mpklink_attach info;	/* of chan */
 	char *ro;			/* a page made read-only for output tests */
+	/*
+	 * What the kernel fills: listings, events, /proc/self/mem reads.  A
+	 * PROT_NONE page follows it, so that a listing longer than
+	 * SCRATCH_SIZE (a mutated count, a channel with many grants) ends in
+	 * EFAULT instead of in the heap.
+	 */
+	unsigned char *scratch;
 	union req req __attribute__((aligned(64)));
-	unsigned char scratch[16384] __attribute__((aligned(64)));
 };
 
 /* --- small helpers -------------------------------------------------------- */
@@ -727,6 +734,14 @@ static void mutate(struct thr *t, unsigned long cmd, union req *r,
 		m->what = "random field";
 		fill_random(t, r->bytes + 4 + below(t, size - 4),
 			    1 + below(t, 8));
+		/*
+		 * The kernel writes a listing wherever @entries points, and a
+		 * partly random pointer points into the fuzzer's own heap,
+		 * whose corruption killed workers now and then.  Pointers the
+		 * kernel cannot write to are case 8's.
+		 */
+		if (is_listing(cmd))
+			r->list.entries = (uintptr_t)t->scratch;
 		return;
 	case 4:
 		m->what = "flags";
@@ -1763,6 +1778,7 @@ static void victim(struct thr *t)
 	volatile char *all, *own;
 	struct pkey_fault f;
 	int fd, i, n = below(t, 200);
+	size_t all_len, own_len;
 	long got;
 
 	if (chance(t, 20))
@@ -1773,8 +1789,12 @@ static void victim(struct thr *t)
 	if (fd < 0)
 		return;
 	nonblocking(fd);
-	all = mmap(ARENA, a.map_size, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
-	own = mmap(ARENA + ARENA_SIZE / 2, mpk_own_len(&a), PROT_READ | PROT_WRITE,
+	/* MAP_FIXED stays inside the arena, however big the channel. */
+	all_len = a.map_size < ARENA_SIZE / 2 ? a.map_size : ARENA_SIZE / 2;
+	own_len = mpk_own_len(&a) < ARENA_SIZE / 2 ? mpk_own_len(&a) :
+						     ARENA_SIZE / 2;
+	all = mmap(ARENA, all_len, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
+	own = mmap(ARENA + ARENA_SIZE / 2, own_len, PROT_READ | PROT_WRITE,
 		   MAP_SHARED | MAP_FIXED, fd, mpk_slot_offset(&a, a.slot));
 	if (sh->pku)
 		pkey_fault_wrpkru(0);
@@ -1783,11 +1803,11 @@ static void victim(struct thr *t)
 		switch (below(t, 4)) {
 		case 0:
 			if (all != MAP_FAILED)
-				pkey_fault_read_byte(all + below(t, a.map_size), &f);
+				pkey_fault_read_byte(all + below(t, all_len), &f);
 			break;
 		case 1:
 			if (own != MAP_FAILED)
-				pkey_fault_write_byte(own + below(t, mpk_own_len(&a)),
+				pkey_fault_write_byte(own + below(t, own_len),
 						      (char)i, &f);
 			break;
 		case 2:
@@ -1896,6 +1916,11 @@ static bool thread_setup(struct thr *t)
 		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (t->ro == MAP_FAILED)
 		return false;
+	t->scratch = mmap(NULL, SCRATCH_SIZE + MPK_PAGE, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t->scratch == MAP_FAILED ||
+	    mprotect(t->scratch + SCRATCH_SIZE, MPK_PAGE, PROT_NONE))
+		return false;
 	t->epfd = hide_fd(epoll_create1(EPOLL_CLOEXEC));
 	t->memfd = hide_fd(open("/proc/self/mem", O_RDWR | O_CLOEXEC));
 	if (t->index < 0)
@@ -1924,6 +1949,7 @@ static void thread_teardown(struct thr *t)
 	close(t->epfd);
 	close(t->memfd);
 	munmap(t->ro, MPK_PAGE);
+	munmap(t->scratch, SCRATCH_SIZE + MPK_PAGE);
 }
 
 static void *fuzz_thread(void *arg)
@@ -2010,21 +2036,27 @@ static void *watched_thread(void *arg)
 /* Unmaps every channel mapping, closes every fd; all keys come back. */
 static void check_keys_returned(void)
 {
+	/* Exactly the channel fds' name: a path may contain "mpklink" too. */
+	static const char chan_map[] = " anon_inode:[mpklink]\n";
+	const size_t len = sizeof(chan_map) - 1;
 	int fd, n = 0, keys[16];
-	char line[256];
+	size_t cap = 0;
+	char *line = NULL;
+	ssize_t got;
 	FILE *maps;
 
 	for (fd = 3; fd < PRIVATE_FD_MIN + 100; fd++)
 		close(fd);
 	munmap(ARENA, ARENA_SIZE);
 	maps = fopen("/proc/self/maps", "r");
-	while (maps && fgets(line, sizeof(line), maps)) {
+	while (maps && (got = getline(&line, &cap, maps)) > 0) {
 		unsigned long start, end;
 
-		if (strstr(line, "mpklink") &&
+		if ((size_t)got > len && !strcmp(line + got - len, chan_map) &&
 		    sscanf(line, "%lx-%lx", &start, &end) == 2)
 			munmap((void *)start, end - start);
 	}
+	free(line);
 	if (maps)
 		fclose(maps);
 	while (n < 16 && (keys[n] = pkey_alloc(0, 0)) >= 0)

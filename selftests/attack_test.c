@@ -32,6 +32,7 @@
 #include "kselftest_harness.h"
 #include "mpklink_test.h"
 #include "exe_copy.h"
+#include "key_file.h"
 #include "pkey_fault.h"
 /* Ring layout, for the replay: the attacker rewrites its own ring. */
 #include "../libmpkshm/src/internal.h"
@@ -1085,22 +1086,6 @@ FIXTURE(signed_chan)
 	struct mpkshm_channel *receiver;
 };
 
-static int write_key_file(const char *path, const unsigned char *sk, uid_t uid)
-{
-	char hex[2 * crypto_sign_SECRETKEYBYTES + 1];
-	FILE *f;
-
-	sodium_bin2hex(hex, sizeof(hex), sk, crypto_sign_SECRETKEYBYTES);
-	unlink(path);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "%s\n", hex);
-	if (fclose(f) || chmod(path, 0600) || chown(path, uid, uid))
-		return -1;
-	return 0;
-}
-
 static int enroll(int dev, const char *chan, uid_t uid, const char *path)
 {
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
@@ -1113,7 +1098,7 @@ static int enroll(int dev, const char *chan, uid_t uid, const char *path)
 	int ret;
 
 	crypto_sign_keypair(pk, sk);
-	ret = write_key_file(path, sk, uid);
+	ret = key_file_write(path, sk, uid);
 	sodium_memzero(sk, sizeof(sk));
 	if (ret || !dev)
 		return ret;

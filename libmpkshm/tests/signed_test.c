@@ -11,24 +11,9 @@
 #include <sys/stat.h>
 
 #include "kselftest_harness.h"
+#include "key_file.h"
 #include "lib_test.h"
 #include "../src/internal.h"
-
-/* Writes @sk as the key file format: 128 hex characters and a newline. */
-static int write_key(const char *path, const unsigned char *sk, mode_t mode)
-{
-	char hex[2 * crypto_sign_SECRETKEYBYTES + 1];
-	FILE *f;
-
-	sodium_bin2hex(hex, sizeof(hex), sk, crypto_sign_SECRETKEYBYTES);
-	unlink(path);
-	f = fopen(path, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "%s\n", hex);
-	fclose(f);
-	return chmod(path, mode);
-}
 
 FIXTURE(sig)
 {
@@ -64,7 +49,7 @@ FIXTURE_SETUP(sig)
 	close(dev);
 	snprintf(self->good_key, sizeof(self->good_key), "/tmp/sig.%d.good",
 		 getpid());
-	ASSERT_EQ(0, write_key(self->good_key, sk, 0600));
+	ASSERT_EQ(0, key_file_write(self->good_key, sk, (uid_t)-1));
 	sodium_memzero(sk, sizeof(sk));
 }
 

@@ -11,8 +11,12 @@
  *  - timeouts are in milliseconds: 0 polls, a negative value waits forever;
  *    signals never cut a wait short (EINTR is handled inside);
  *  - an endpoint may be used from several threads: sends are serialised
- *    with sends, receives with receives.  Zero-copy windows belong to the
+ *    with sends, receives with receives, and calls from many threads run
+ *    at once, each getting its own reply.  Zero-copy windows belong to the
  *    thread that opened them.  MPKSHM_OPEN_SINGLE_THREAD drops the locking.
+ *  - structures the caller fills (mpkshm_options, mpkshm_serve_stats) start
+ *    with their size; structures the library fills have reserved room at
+ *    their end that later versions use, so their size never changes.
  *  - after fork() the child has no endpoints: it may only mpkshm_close()
  *    the ones it inherited, which releases their memory and nothing else.
  */
@@ -74,6 +78,14 @@ enum mpkshm_backend {
 #define MPKSHM_OPEN_SINGLE_THREAD 0x1	/* no locking: one thread at a time */
 #define MPKSHM_OPEN_CREATE	0x2	/* memfd, thread: create if absent */
 #define MPKSHM_OPEN_SEND_ONLY	0x4	/* never receives (receiving: EPERM) */
+/*
+ * memfd, thread: leave the process dumpable.  By default opening one makes
+ * the process non-dumpable (prctl PR_SET_DUMPABLE 0, as ssh-agent does), so
+ * that processes of the same user can neither ptrace it nor read its memory
+ * (process_vm_readv, /proc/PID/mem): what it received and copied out of a
+ * channel stays its own.  Kernel channels always do so (the module).
+ */
+#define MPKSHM_OPEN_KEEP_DUMPABLE 0x8
 
 #define MPKSHM_SPIN_FOREVER	(~0u)	/* spin_us: never sleep */
 
@@ -94,6 +106,16 @@ struct mpkshm_options {
 	/* How long mpkshm_close() waits for readers to take this endpoint's
 	 * pending messages (default 1000; 0: not at all). */
 	int close_timeout_ms;
+	/* How long mpkshm_open() may take (default 5000): reaching a memfd
+	 * channel's broker and joining.  Negative: no limit. */
+	int open_timeout_ms;
+	/* mpkshm_serve(): the largest request it takes in (default 64 MiB).
+	 * A larger one is dropped unread and its caller gets EMSGSIZE. */
+	size_t max_request_size;
+	/* mpkshm_reply(): how long a reply waits for a reader that holds the
+	 * ring (default 1000).  After that the reader is dropped: it loses
+	 * what it had not read (ENOBUFS) and the reply goes out. */
+	int reply_timeout_ms;
 };
 
 /* Fills @opts with the defaults (kernel backend). */
@@ -104,7 +126,10 @@ void mpkshm_options_init(struct mpkshm_options *opts);
  * @opts may be NULL for the defaults.  Kernel backend: ENOENT no such
  * channel, EACCES not granted, EPERM traced, ENODEV no module (load
  * mpklink.ko), EUSERS channel full.  memfd, thread: ENOENT when the channel
- * does not exist and MPKSHM_OPEN_CREATE is not given.
+ * does not exist and MPKSHM_OPEN_CREATE is not given.  memfd: EADDRINUSE
+ * when the channel's name is held by a process of another user (never
+ * joined), ETIMEDOUT (open_timeout_ms), ENOPKG when the broker program
+ * (mpkshm-broker) is not installed.
  */
 int mpkshm_open(const char *name, const struct mpkshm_options *opts,
 		struct mpkshm_channel **out);
@@ -136,6 +161,7 @@ struct mpkshm_info {
 	unsigned int max_members;
 	size_t segment_size;
 	size_t max_message;		/* largest zero-copy message */
+	uint64_t reserved[8];		/* zero */
 };
 
 /* Describes the endpoint.  Returns 0 or -EKEYREVOKED. */
@@ -154,6 +180,7 @@ struct mpkshm_member {
 	pid_t pid;			/* 0 when unknown */
 	uid_t uid;
 	bool self;
+	uint64_t reserved[4];		/* zero */
 };
 
 /*
@@ -172,18 +199,21 @@ int mpkshm_find_peer(struct mpkshm_channel *ch, uint64_t *member_id,
 
 /*
  * A file descriptor that polls readable when the endpoint may have
- * something to do (a message, a peer joining or leaving, revocation), to
- * wait on in poll, epoll or io_uring.  Call mpkshm_wait_prepare() before
- * each sleep on it, and receive with timeout 0 after.  The library owns the
- * fd: do not read, close or change it.
+ * something to do (a message, a response to a call in flight, a peer
+ * joining or leaving, revocation), to wait on in poll, epoll or io_uring.
+ * Call mpkshm_wait_prepare() before each sleep on it, then receive (and
+ * mpkshm_call_wait()) with timeout 0.  The library owns the fd: do not
+ * read, close or change it.
  */
 int mpkshm_fd(struct mpkshm_channel *ch);
 
 /*
  * Before sleeping on mpkshm_fd(): consumes the fd's old readiness and tells
  * writers that this endpoint sleeps, so they ring it.  Returns 1 when a
- * message already waits (do not sleep: receive it), 0 when it is safe to
- * sleep until the fd polls readable.  The next receive call un-arms it.
+ * message or a response already waits (do not sleep: take it), 0 when it
+ * is safe to sleep until the fd polls readable.  The next receive or
+ * mpkshm_call_wait() un-arms it.  Other threads blocked in the library on
+ * the same endpoint meanwhile leave the fd's readiness to the caller.
  */
 int mpkshm_wait_prepare(struct mpkshm_channel *ch);
 
@@ -208,15 +238,17 @@ struct mpkshm_msg {
 	uint64_t _next;
 	unsigned int _kind;
 	unsigned int _open;
+	uint64_t _reserved[4];
 };
 
 /*
  * Zero copy, sending: reserves @len bytes in this endpoint's segment and
  * opens the channel's key for writing in the calling thread; fill *@buf,
- * then mpkshm_commit() or mpkshm_abandon().  Waits up to @timeout_ms for
- * readers to free space.  EMSGSIZE: larger than max_message (use
- * mpkshm_send(), which splits); EPERM: no write right.  Until the commit,
- * other threads' sends on @ch wait, and this thread's fail with EBUSY.
+ * then mpkshm_commit() or mpkshm_abandon() from the same thread (another
+ * thread gets EPERM).  Waits up to @timeout_ms for readers to free space.
+ * EMSGSIZE: larger than max_message (use mpkshm_send(), which splits);
+ * EPERM: no write right.  Until the commit, other threads' sends on @ch
+ * wait, and this thread's fail with EBUSY.
  */
 int mpkshm_reserve(struct mpkshm_channel *ch, size_t len, void **buf,
 		   int timeout_ms);
@@ -233,13 +265,16 @@ int mpkshm_abandon(struct mpkshm_channel *ch);
 /*
  * Zero copy, receiving: the next message for this endpoint, from any
  * writer, left in place.  The window stays open (read-only) until
- * mpkshm_release().  ETIMEDOUT, ECONNRESET (@from left: see
- * mpkshm_recv_from), EKEYREVOKED, EBADMSG (a writer's ring is corrupt: that
- * writer is skipped from then on).  A message that was split (larger than
+ * mpkshm_release() from the same thread (another thread gets EPERM).
+ * ETIMEDOUT, EKEYREVOKED, EBADMSG (a writer's ring is corrupt: that writer
+ * is skipped from then on), ENOBUFS (a writer dropped this endpoint for
+ * holding its ring past a reply timeout: what it had not read is lost;
+ * the next receive goes on).  A message that was split (larger than
  * max_message) is EMSGSIZE here: receive it with mpkshm_recv().  Signed
  * channels: EKEYREJECTED (forged or altered) and EPROTO (replayed) consume
  * the message.  Until the release, other threads' receives on @ch wait,
- * and this thread's fail with EBUSY.
+ * and this thread's fail with EBUSY.  Responses to calls are never
+ * returned here: they go to their calls.
  */
 int mpkshm_peek(struct mpkshm_channel *ch, struct mpkshm_msg *msg,
 		int timeout_ms);
@@ -248,7 +283,8 @@ int mpkshm_peek(struct mpkshm_channel *ch, struct mpkshm_msg *msg,
  * Consumes a message returned by mpkshm_peek() and closes the window.
  * ECONNRESET: its writer left before the release, and a departed writer's
  * pages read as zeros, so what was read of the message may not be what was
- * sent: discard it.  EKEYREVOKED.
+ * sent: discard it.  ENOBUFS: the writer dropped this endpoint meanwhile
+ * and may have overwritten the message: discard it.  EKEYREVOKED.
  */
 int mpkshm_release(struct mpkshm_channel *ch, struct mpkshm_msg *msg);
 
@@ -264,11 +300,13 @@ int mpkshm_send(struct mpkshm_channel *ch, uint64_t dest, const void *buf,
 /*
  * Copies the next message into @buf and returns its length.  EMSGSIZE if
  * it is longer than @cap: it stays queued, and *@info (if given) has its
- * length.  @info, if given, gets the sender and sequence number.
- * ETIMEDOUT part way through a split message: the fragments taken are kept
- * and the next mpkshm_recv() goes on with it (ENOMEM if they could not be
- * kept: the message is lost).  ECONNRESET: the writer of the message being
- * reassembled left.
+ * length.  @info, if given, gets the sender and sequence number.  A split
+ * message is reassembled; the fragments taken are kept between calls, so a
+ * timeout loses nothing, and a writer that stops half way through one
+ * holds back no other writer's messages (ENOMEM: they could not be kept,
+ * the message is lost).  ECONNRESET: the writer of a message being
+ * reassembled left.  ENOBUFS, EBADMSG, EKEYREJECTED, EPROTO: as
+ * mpkshm_peek().
  */
 ssize_t mpkshm_recv(struct mpkshm_channel *ch, void *buf, size_t cap,
 		    struct mpkshm_msg *info, int timeout_ms);
@@ -277,14 +315,42 @@ ssize_t mpkshm_recv(struct mpkshm_channel *ch, void *buf, size_t cap,
 
 /*
  * Sends @req to the member @server and waits for its reply, up to
- * @timeout_ms for the whole call.  The reply (at most @cap bytes) goes to
- * @resp; *@resp_len gets its length.  ECONNRESET when @server leaves (or
- * dies) before replying, ETIMEDOUT, EMSGSIZE (reply longer than @cap).
- * While waiting, replies to earlier calls that timed out are discarded.
+ * @timeout_ms for the whole call (sending included).  The reply (at most
+ * @cap bytes) goes to @resp; *@resp_len gets its length.  ECONNRESET when
+ * @server leaves (or dies) before replying, ETIMEDOUT, EMSGSIZE (reply
+ * longer than @cap, or the request longer than the server takes),
+ * ENOBUFS (the server dropped this endpoint for not reading its replies:
+ * the reply was lost), or the error the server's handler returned.  Any
+ * number of threads may call at once on one endpoint; each gets its own
+ * reply, and messages that arrive meanwhile stay for mpkshm_recv().
  */
 int mpkshm_call(struct mpkshm_channel *ch, uint64_t server, const void *req,
 		size_t req_len, void *resp, size_t cap, size_t *resp_len,
 		int timeout_ms);
+
+/*
+ * The asynchronous form: sends @req to @server (waiting up to @timeout_ms
+ * for room) and returns at once with a handle in *@call.  The reply will go
+ * to @resp (@cap bytes), which must stay valid until the call is waited
+ * for or cancelled; @timeout_ms also bounds the whole call.  Any number may
+ * be in flight; mpkshm_fd() polls readable when replies come.
+ */
+int mpkshm_call_start(struct mpkshm_channel *ch, uint64_t server,
+		      const void *req, size_t req_len, void *resp, size_t cap,
+		      int timeout_ms, uint64_t *call);
+
+/*
+ * Waits up to @timeout_ms (0: just look) for the reply to @call.  0: the
+ * reply is in the call's buffer, its length in *@resp_len; EAGAIN: not yet
+ * (the call goes on: wait again).  Every other result ends the call, with
+ * mpkshm_call()'s errors; ENOENT: no such call in flight.  One thread at a
+ * time may wait for a given call (EBUSY).
+ */
+int mpkshm_call_wait(struct mpkshm_channel *ch, uint64_t call,
+		     size_t *resp_len, int timeout_ms);
+
+/* Forgets @call: its buffer is the caller's again, a late reply is dropped. */
+int mpkshm_call_cancel(struct mpkshm_channel *ch, uint64_t call);
 
 struct mpkshm_request {
 	const void *data;		/* the whole request, reassembled */
@@ -293,28 +359,64 @@ struct mpkshm_request {
 	/* private to the library */
 	uint64_t _correlation;
 	bool _replied;
+	uint64_t _reserved[4];
 };
 
 /*
- * Handles one request; replies with mpkshm_reply() (once; a handler that
- * returns without replying sends an empty reply).  A negative return stops
- * mpkshm_serve() with that value.
+ * Handles one request; replies with mpkshm_reply() (once).  A handler that
+ * returns without replying sends an empty reply, or, if it returns a
+ * negative errno, that error to the caller (whose call returns it).
  */
 typedef int (*mpkshm_handler)(void *arg, struct mpkshm_request *req);
 
 /*
- * Serves requests until mpkshm_serve_stop(), revocation (EKEYREVOKED) or
- * a handler error.  Returns 0 after a stop.
+ * Serves requests until mpkshm_serve_stop() (returns 0) or revocation
+ * (EKEYREVOKED).  Nothing a client does ends it: a request that is
+ * corrupt, forged, replayed, larger than max_request_size, or whose client
+ * leaves half way is dropped and counted (mpkshm_serve_stats()), and the
+ * next is served.  Plain messages sent to the server are dropped.  Several
+ * threads may serve one endpoint.  EPERM without both rights.
  */
 int mpkshm_serve(struct mpkshm_channel *ch, mpkshm_handler handler,
 		 void *arg);
 
-/* Replies to @req. */
+/*
+ * Replies to @req.  Waits for room no longer than reply_timeout_ms for any
+ * reader; a reader that holds the ring longer is dropped (it loses what it
+ * had not read) and the reply goes out.  A client that has left is not an
+ * error.  ECANCELED: mpkshm_serve_stop() meanwhile.
+ */
 int mpkshm_reply(struct mpkshm_channel *ch, struct mpkshm_request *req,
 		 const void *data, size_t len);
 
-/* Makes mpkshm_serve() return (from the handler or another thread). */
+/* Replies to @req with an error (a positive or negative errno, 1..4095):
+ * the caller's mpkshm_call() returns it. */
+int mpkshm_reply_error(struct mpkshm_channel *ch, struct mpkshm_request *req,
+		       int err);
+
+/*
+ * Makes every mpkshm_serve() on @ch return, from a handler or any thread,
+ * waking it wherever it waits.  When none runs, the next one returns at
+ * once.
+ */
 void mpkshm_serve_stop(struct mpkshm_channel *ch);
+
+/* What mpkshm_serve() did on an endpoint since it was opened. */
+struct mpkshm_serve_stats {
+	size_t size;			/* sizeof(struct mpkshm_serve_stats) */
+	uint64_t requests;		/* handed to the handler */
+	uint64_t handler_errors;	/* the handler returned an error */
+	uint64_t dropped_too_large;	/* over max_request_size */
+	uint64_t dropped_bad;		/* corrupt, forged or replayed */
+	uint64_t dropped_incomplete;	/* the client left half way; ENOMEM */
+	uint64_t dropped_lost;		/* we fell behind a client (ENOBUFS) */
+	uint64_t readers_dropped;	/* held a reply past reply_timeout_ms */
+	uint64_t reply_errors;		/* a reply could not be sent */
+};
+
+/* Fills @stats (whose size the caller sets) with the endpoint's counts. */
+int mpkshm_serve_stats(struct mpkshm_channel *ch,
+		       struct mpkshm_serve_stats *stats);
 
 #ifdef __cplusplus
 }

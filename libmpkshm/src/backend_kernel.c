@@ -195,19 +195,19 @@ static int kernel_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
 	return n;
 }
 
-static int kernel_peer_pubkey(struct mpkshm_channel *ch, unsigned int slot)
+static int kernel_peer_pubkey(struct mpkshm_channel *ch, unsigned int slot,
+			      uint64_t member_id, uint8_t *key)
 {
 	struct mpklink_member_info info[MPKSHM_MAX_MEMBERS];
-	struct mpkshm_peer *p = &ch->peers[slot];
 	int n, i;
 
+	(void)slot;
 	n = list_members(ch, info, MPKSHM_MAX_MEMBERS);
 	for (i = 0; i < n && i < MPKSHM_MAX_MEMBERS; i++) {
-		if (info[i].member_id != p->member_id ||
+		if (info[i].member_id != member_id ||
 		    !(info[i].flags & MPKLINK_MEMBER_PUBKEY))
 			continue;
-		memcpy(p->pubkey, info[i].pubkey, sizeof(p->pubkey));
-		p->has_pubkey = true;
+		memcpy(key, info[i].pubkey, MPKLINK_PUBKEY_SIZE);
 		return 0;
 	}
 	return -ENOKEY;

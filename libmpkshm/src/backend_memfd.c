@@ -2,392 +2,229 @@
 /*
  * The memfd backend, for machines without mpklink.ko.  UNPROTECTED: no
  * attestation, no revocation, and any process of the same user can join
- * the channel or read its memory.  It keeps the same layout and code path
- * as a kernel channel so that the two can be compared, and so services can
- * be developed where the module is not loaded.
+ * the channel.  It keeps the same layout and code path as a kernel channel
+ * so that the two can be compared, and so services can be developed where
+ * the module is not loaded.
  *
- * The process that creates the channel runs a broker thread on an abstract
- * Unix socket ("mpkshm/UID/NAME"), accepting connections from its own user
- * only.  The broker owns the directory (a memfd, read-only to members) and
- * assigns slots.  Each member creates a memfd for its slot (control page
- * and segment), maps it read-write, then seals it (F_SEAL_FUTURE_WRITE,
- * GROW, SHRINK, SEAL) so that others can map it read-only only, and sends
- * it and its doorbell (bell.c) to the broker, which passes every
- * member's to every other member.  A member's process exiting closes its
- * socket; the broker then frees the slot and rings everyone.
+ * Each channel has a broker, mpkshm-broker (broker/broker.c), a process of
+ * its own listening on the abstract Unix socket "mpkshm/EUID/NAME"
+ * (memfd_wire.h).  The first member to open a channel with
+ * MPKSHM_OPEN_CREATE binds that name, starts the broker with the socket,
+ * and joins like everyone else; the broker exits when the last member has
+ * left, so the channel lives while any member does.
  *
- * Each member maps the channel at fixed addresses laid out like a kernel
- * channel: a range is reserved once, and a peer's memfd is mapped over its
- * slot (MAP_FIXED) when the broker sends it, tagged with the endpoint's
- * protection key.  The channel lives while its creator's endpoint is open;
- * members already in it keep working after that, but nobody can join.
+ * Abstract names belong to no one: a process of another user can bind
+ * ours first.  So a member talks only to a broker whose SO_PEERCRED is our
+ * own effective uid; a name held by anyone else is EADDRINUSE, never a
+ * join, and nothing is sent before that check.
+ *
+ * Joining: the broker sends the slot, the member id and the directory (a
+ * memfd members map read-only); the member creates a memfd for its slot
+ * (control page and segment), maps it read-write, seals it
+ * (F_SEAL_FUTURE_WRITE, GROW, SHRINK, SEAL) so that others can map it
+ * read-only only, and sends it and its doorbell (bell.c) to the broker,
+ * which passes every member's to every other member.  Each member maps the
+ * channel at fixed addresses laid out like a kernel channel: a range is
+ * reserved once, and a peer's memfd is mapped over its slot (MAP_FIXED)
+ * when the broker sends it, tagged with the endpoint's protection key.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "memfd_wire.h"
 
 #define SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE)
 
-/* Messages on the socket. */
-enum { MSG_WELCOME = 1, MSG_HELLO, MSG_PEER };
+/* How long a creator that bound the name may take to listen on it. */
+#define NAME_TAKEN_NS	1000000000ull
 
-struct wire {
-	uint32_t type;
-	uint32_t slot;
-	uint64_t member_id;
-	uint64_t segment_size;
-	uint32_t max_members;
-	uint32_t pad;
-};
-
-/* --- file descriptors over the socket ------------------------------------ */
-
-static int send_msg(int sock, const struct wire *w, const int *fds, int nfds)
-{
-	char control[CMSG_SPACE(2 * sizeof(int))] = { 0 };
-	struct iovec iov = { (void *)w, sizeof(*w) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *cm;
-
-	if (nfds) {
-		mh.msg_control = control;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL) == sizeof(*w) ? 0 : -EPIPE;
-}
-
-/* Receives a message with up to two fds (-1 where none came). */
-static int recv_msg(int sock, struct wire *w, int *fds, int flags)
-{
-	char control[CMSG_SPACE(2 * sizeof(int))];
-	struct iovec iov = { w, sizeof(*w) };
-	struct msghdr mh = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = control, .msg_controllen = sizeof(control),
-	};
-	struct cmsghdr *cm;
-	ssize_t n;
-
-	fds[0] = fds[1] = -1;
-	n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
-	if (n < 0)
-		return -errno;
-	for (cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-			int n_fds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-			memcpy(fds, CMSG_DATA(cm), (n_fds > 2 ? 2 : n_fds) *
-			       sizeof(int));
-		}
-	}
-	if (n == 0)
-		return -ECONNRESET;
-	return n == sizeof(*w) ? 0 : -EBADMSG;
-}
-
-static void socket_name(struct sockaddr_un *addr, socklen_t *len,
-			const char *name)
-{
-	int n;
-
-	memset(addr, 0, sizeof(*addr));
-	addr->sun_family = AF_UNIX;
-	n = snprintf(addr->sun_path + 1, sizeof(addr->sun_path) - 1,
-		     "mpkshm/%u/%s", (unsigned int)getuid(), name);
-	*len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
-}
-
-/* --- the broker (in the creating process) -------------------------------- */
-
-struct broker_member {
-	int sock;		/* -1: free */
-	uint64_t id;
-	bool joined;		/* sent its fds */
-	int segfd;
-	int bell;			/* its doorbell's write end */
-};
-
-struct broker {
-	int listen;
-	int stop[2];		/* a pipe: closing the write end stops it */
-	pthread_t thread;
-	int dirfd;
-	struct mpklink_dir *dir;	/* read-write, the broker's */
-	unsigned int max_members;
-	uint64_t segment_size;
-	uint64_t last_id;
-	struct broker_member m[MPKSHM_MAX_MEMBERS];
-};
-
-static void broker_dir_set(struct broker *b, unsigned int slot, uint64_t id)
-{
-	struct mpklink_dir *dir = b->dir;
-
-	__atomic_store_n(&dir->seq, dir->seq + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	dir->slots[slot].member_id = id;
-	dir->slots[slot].rights = id ? MPKLINK_RIGHTS_ALL : 0;
-	dir->slots[slot].flags = id ? MPKLINK_DIR_SLOT_WRITER : 0;
-	__atomic_store_n(&dir->seq, dir->seq + 1, __ATOMIC_RELEASE);
-}
-
-static void broker_ring_all(struct broker *b)
-{
-	unsigned int i;
-
-	for (i = 0; i < b->max_members; i++)
-		if (b->m[i].joined)
-			mpkshm_bell_ring(b->m[i].bell);
-}
-
-static void broker_drop(struct broker *b, unsigned int slot)
-{
-	struct broker_member *m = &b->m[slot];
-
-	if (m->joined) {
-		broker_dir_set(b, slot, 0);
-		close(m->segfd);
-		close(m->bell);
-	}
-	close(m->sock);
-	*m = (struct broker_member){ .sock = -1 };
-	broker_ring_all(b);
-}
-
-static void broker_accept(struct broker *b)
-{
-	struct wire w = { .type = MSG_WELCOME };
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-	unsigned int slot;
-	int sock;
-
-	sock = accept4(b->listen, NULL, NULL, SOCK_CLOEXEC);
-	if (sock < 0)
-		return;
-	/* Same user only: the name is guessable, the socket is not private. */
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
-	    cred.uid != getuid()) {
-		close(sock);
-		return;
-	}
-	for (slot = 0; slot < b->max_members && b->m[slot].sock >= 0; slot++)
-		;
-	if (slot == b->max_members) {
-		close(sock);	/* full: the joiner sees ECONNRESET */
-		return;
-	}
-	b->m[slot].sock = sock;
-	b->m[slot].id = ++b->last_id;
-	w.slot = slot;
-	w.member_id = b->m[slot].id;
-	w.segment_size = b->segment_size;
-	w.max_members = b->max_members;
-	if (send_msg(sock, &w, &b->dirfd, 1))
-		broker_drop(b, slot);
-}
-
-static bool segment_acceptable(struct broker *b, int segfd, int efd)
-{
-	struct stat st;
-	int seals = fcntl(segfd, F_GET_SEALS);
-
-	return efd >= 0 && seals >= 0 && (seals & SEALS) == SEALS &&
-	       !fstat(segfd, &st) &&
-	       st.st_size == (off_t)(MPKLINK_CTRL_SIZE + b->segment_size);
-}
-
-static void broker_hello(struct broker *b, unsigned int slot)
-{
-	struct broker_member *m = &b->m[slot];
-	struct wire w = { 0 };
-	int fds[2], err;
-	unsigned int i;
-
-	err = recv_msg(m->sock, &w, fds, 0);
-	if (err || w.type != MSG_HELLO || m->joined ||
-	    !segment_acceptable(b, fds[0], fds[1])) {
-		if (fds[0] >= 0)
-			close(fds[0]);
-		if (fds[1] >= 0)
-			close(fds[1]);
-		broker_drop(b, slot);
-		return;
-	}
-	m->segfd = fds[0];
-	m->bell = fds[1];
-	m->joined = true;
-	broker_dir_set(b, slot, m->id);
-	/* Everyone learns of everyone: the newcomer of all, all of it. */
-	for (i = 0; i < b->max_members; i++) {
-		struct broker_member *o = &b->m[i];
-		struct wire peer = { .type = MSG_PEER };
-		int ofds[2];
-
-		if (!o->joined || i == slot)
-			continue;
-		peer.slot = slot;
-		peer.member_id = m->id;
-		ofds[0] = m->segfd;
-		ofds[1] = m->bell;
-		send_msg(o->sock, &peer, ofds, 2);
-		peer.slot = i;
-		peer.member_id = o->id;
-		ofds[0] = o->segfd;
-		ofds[1] = o->bell;
-		send_msg(m->sock, &peer, ofds, 2);
-	}
-	broker_ring_all(b);
-}
-
-static void *broker_main(void *arg)
-{
-	struct broker *b = arg;
-	struct pollfd pfd[MPKSHM_MAX_MEMBERS + 2];
-	unsigned int slots[MPKSHM_MAX_MEMBERS + 2];
-	unsigned int i, n;
-
-	for (;;) {
-		n = 0;
-		pfd[n++] = (struct pollfd){ .fd = b->stop[0], .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = b->listen, .events = POLLIN };
-		for (i = 0; i < b->max_members; i++) {
-			if (b->m[i].sock < 0)
-				continue;
-			slots[n] = i;
-			pfd[n++] = (struct pollfd){ .fd = b->m[i].sock,
-						    .events = POLLIN };
-		}
-		if (poll(pfd, n, -1) < 0)
-			continue;
-		if (pfd[0].revents)
-			break;
-		if (pfd[1].revents & POLLIN)
-			broker_accept(b);
-		for (i = 2; i < n; i++) {
-			if (!pfd[i].revents)
-				continue;
-			if (pfd[i].revents & (POLLHUP | POLLERR))
-				broker_drop(b, slots[i]);
-			else
-				broker_hello(b, slots[i]);
-		}
-	}
-	for (i = 0; i < b->max_members; i++)
-		if (b->m[i].sock >= 0)
-			broker_drop(b, i);
-	return NULL;
-}
-
-static int broker_start(const char *name, const struct mpkshm_options *o,
-			struct broker **out)
-{
-	struct sockaddr_un addr;
-	struct broker *b;
-	socklen_t len;
-	unsigned int i;
-
-	if (!o->segment_size || o->segment_size % MPKSHM_PAGE ||
-	    o->segment_size < 2 * MPKSHM_PAGE || !o->max_members ||
-	    o->max_members > MPKSHM_MAX_MEMBERS)
-		return -EINVAL;
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	b->max_members = o->max_members;
-	b->segment_size = o->segment_size;
-	for (i = 0; i < MPKSHM_MAX_MEMBERS; i++)
-		b->m[i].sock = -1;
-	b->listen = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	b->dirfd = memfd_create("mpkshm-directory", MFD_CLOEXEC |
-				MFD_ALLOW_SEALING);
-	if (b->listen < 0 || b->dirfd < 0 || pipe2(b->stop, O_CLOEXEC) ||
-	    ftruncate(b->dirfd, MPKLINK_DIR_SIZE))
-		goto fail;
-	b->dir = mmap(NULL, MPKLINK_DIR_SIZE, PROT_READ | PROT_WRITE,
-		      MAP_SHARED, b->dirfd, 0);
-	if (b->dir == MAP_FAILED ||
-	    fcntl(b->dirfd, F_ADD_SEALS, SEALS))
-		goto fail;
-	b->dir->magic = MPKLINK_DIR_MAGIC;
-	b->dir->version = MPKLINK_API_VERSION;
-	b->dir->max_members = b->max_members;
-	b->dir->ctrl_size = MPKLINK_CTRL_SIZE;
-	b->dir->segment_size = b->segment_size;
-	b->dir->slot_size = MPKLINK_CTRL_SIZE + b->segment_size;
-	socket_name(&addr, &len, name);
-	if (bind(b->listen, (struct sockaddr *)&addr, len)) {
-		int err = errno == EADDRINUSE ? -EEXIST : -errno;
-
-		munmap(b->dir, MPKLINK_DIR_SIZE);
-		close(b->listen);
-		close(b->dirfd);
-		close(b->stop[0]);
-		close(b->stop[1]);
-		free(b);
-		return err;
-	}
-	if (listen(b->listen, 16) ||
-	    pthread_create(&b->thread, NULL, broker_main, b))
-		goto fail;
-	*out = b;
-	return 0;
-fail:
-	/* Only reached before the thread exists. */
-	if (b->dir && b->dir != MAP_FAILED)
-		munmap(b->dir, MPKLINK_DIR_SIZE);
-	if (b->listen >= 0)
-		close(b->listen);
-	if (b->dirfd >= 0)
-		close(b->dirfd);
-	free(b);
-	return -ENOMEM;
-}
-
-static void broker_stop(struct broker *b)
-{
-	close(b->stop[1]);
-	pthread_join(b->thread, NULL);
-	close(b->stop[0]);
-	close(b->listen);
-	munmap(b->dir, MPKLINK_DIR_SIZE);
-	close(b->dirfd);
-	free(b);
-}
-
-/* --- a member ------------------------------------------------------------ */
+#ifndef MPKSHM_BROKER_PATH
+#define MPKSHM_BROKER_PATH "/usr/local/libexec/mpkshm-broker"
+#endif
 
 struct memfd_channel {
-	struct broker *broker;		/* when this endpoint created it */
-	int sock;
+	int sock;			/* to the broker */
 	uint8_t *base;			/* the whole channel, read-only */
 	size_t map_len;
 	uint64_t slot_size;
 	uint8_t *own;			/* own slot, read-write */
 	int segfd;
 	int own_bell;			/* our doorbell's write end */
+	/* One thread at a time takes in the broker's messages. */
+	pthread_mutex_t socket_lock;
 	/* The others' doorbells (write ends); the lock keeps a ring from
 	 * racing with a member's departure closing its fd. */
 	pthread_mutex_t bells_lock;
 	int peer_bell[MPKSHM_MAX_MEMBERS];
 	uint64_t mapped_id[MPKSHM_MAX_MEMBERS];	/* whose memfd each slot shows */
 };
+
+/* Milliseconds left until @deadline (ns, UINT64_MAX: forever) for poll(). */
+static int ms_left(uint64_t deadline)
+{
+	uint64_t now = mpkshm_now_ns();
+
+	if (deadline == UINT64_MAX)
+		return -1;
+	if (now >= deadline)
+		return 0;
+	return (int)((deadline - now + 999999) / 1000000);
+}
+
+/* --- starting a broker --------------------------------------------------- */
+
+static const char *broker_path(void)
+{
+	/* For uninstalled builds and tests; ignored by setuid programs. */
+	const char *path = secure_getenv("MPKSHM_BROKER");
+
+	return path && *path ? path : MPKSHM_BROKER_PATH;
+}
+
+static int spawn(const char *path, int listen_fd, char *const argv[])
+{
+	char *const envp[] = { NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	int err, status;
+	pid_t pid;
+
+	sigemptyset(&none);
+	sigfillset(&all);
+	posix_spawnattr_init(&attr);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	/* Its own session: a terminal's ^C to the creator spares it. */
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+				 POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, listen_fd, 3);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
+	posix_spawn_file_actions_adddup2(&fa, 0, 1);
+	posix_spawn_file_actions_adddup2(&fa, 0, 2);
+	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
+	err = posix_spawn(&pid, path, &fa, &attr, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (err)
+		return err == ENOENT || err == EACCES || err == ENOEXEC ?
+		       -ENOPKG : -err;
+	/*
+	 * It forks the broker and exits once the broker is set up.  ECHILD:
+	 * the application reaped it first (or ignores SIGCHLD); joining will
+	 * tell whether the broker runs.
+	 */
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return 0;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 1 ? -ENOMEM :
+								-ENOPKG;
+}
+
+/*
+ * Binds the channel's name and starts its broker with the socket.
+ * EADDRINUSE: someone holds the name (the caller finds out who).
+ */
+static int broker_start(const char *name, const struct mpkshm_options *o)
+{
+	char seg[24], members[16], channel[MPKLINK_NAME_MAX];
+	char *argv[] = { "mpkshm-broker", seg, members, channel, NULL };
+	struct sockaddr_un addr;
+	socklen_t len;
+	int fd, err;
+
+	if (!o->segment_size || o->segment_size % MPKSHM_PAGE ||
+	    o->segment_size < 2 * MPKSHM_PAGE ||
+	    o->segment_size > MPKSHM_MAX_SEGMENT || !o->max_members ||
+	    o->max_members > MPKSHM_MAX_MEMBERS)
+		return -EINVAL;
+	snprintf(seg, sizeof(seg), "%zu", o->segment_size);
+	snprintf(members, sizeof(members), "%u", o->max_members);
+	snprintf(channel, sizeof(channel), "%s", name);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	mpkshm_wire_address(&addr, &len, geteuid(), name);
+	if (bind(fd, (struct sockaddr *)&addr, len) || listen(fd, 64)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	err = spawn(broker_path(), fd, argv);
+	close(fd);	/* the broker has it now; if it failed, the name is free */
+	return err;
+}
+
+/* --- reaching the broker ------------------------------------------------- */
+
+/*
+ * Connects to channel @name's broker: a socket, ENOENT when nobody listens,
+ * EADDRINUSE when the listener is not of our effective uid.
+ */
+static int connect_broker(const char *name, uint64_t deadline)
+{
+	struct sockaddr_un addr;
+	struct ucred cred;
+	socklen_t len;
+	int sock, err;
+
+	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (sock < 0)
+		return -errno;
+	mpkshm_wire_address(&addr, &len, geteuid(), name);
+	while (connect(sock, (struct sockaddr *)&addr, len)) {
+		err = errno;
+		if ((err == EAGAIN || err == EINTR) && ms_left(deadline)) {
+			usleep(1000);	/* its backlog is full */
+			continue;
+		}
+		close(sock);
+		if (err == EAGAIN)
+			return -ETIMEDOUT;
+		return err == ECONNREFUSED ? -ENOENT : -err;
+	}
+	len = sizeof(cred);
+	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
+	    cred.uid != geteuid()) {
+		close(sock);
+		return -EADDRINUSE;	/* an impostor: tell it nothing */
+	}
+	return sock;
+}
+
+/* Receives one message from the broker, waiting until @deadline. */
+static int recv_before(int sock, struct mpkshm_wire *w, int fds[2],
+		       uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	int err;
+
+	for (;;) {
+		err = mpkshm_wire_recv(sock, w, fds);
+		if (err != -EAGAIN)
+			return err;
+		if (!ms_left(deadline))
+			return -ETIMEDOUT;
+		poll(&pfd, 1, ms_left(deadline));
+	}
+}
+
+/* --- a member ------------------------------------------------------------ */
 
 static uint8_t *slot_addr(struct memfd_channel *m, unsigned int slot)
 {
@@ -420,24 +257,18 @@ static int map_slot(struct mpkshm_channel *ch, unsigned int slot, int fd)
 }
 
 /* Takes in the broker's messages: peers' memfds and doorbells. */
-static int read_socket(struct mpkshm_channel *ch)
+static void read_socket(struct mpkshm_channel *ch)
 {
 	struct memfd_channel *m = ch->backend;
-	struct wire w = { 0 };
+	struct mpkshm_wire w;
 	int fds[2], err;
 
-	for (;;) {
-		err = recv_msg(m->sock, &w, fds, MSG_DONTWAIT);
-		if (err == -EAGAIN)
-			return 0;
-		if (err)
-			return 0;	/* the broker is gone: keep what we have */
-		if (w.type != MSG_PEER || w.slot >= ch->max_members ||
+	pthread_mutex_lock(&m->socket_lock);
+	/* An error is the broker gone: we keep what we have. */
+	while (!mpkshm_wire_recv(m->sock, &w, fds)) {
+		if (w.type != MPKSHM_WIRE_PEER || w.slot >= ch->max_members ||
 		    w.slot == ch->slot || fds[0] < 0 || fds[1] < 0) {
-			if (fds[0] >= 0)
-				close(fds[0]);
-			if (fds[1] >= 0)
-				close(fds[1]);
+			mpkshm_wire_close_fds(fds);
 			continue;
 		}
 		err = map_slot(ch, w.slot, fds[0]);
@@ -449,7 +280,16 @@ static int read_socket(struct mpkshm_channel *ch)
 		pthread_mutex_unlock(&m->bells_lock);
 		__atomic_store_n(&m->mapped_id[w.slot], err ? 0 : w.member_id,
 				 __ATOMIC_RELEASE);
+		/* Now we can see it sleep and ring it: say so. */
+		mpkshm_window_open(ch->pkey, true);
+		if (err)
+			atomic_fetch_and(&ch->own_ctrl->mapped,
+					 ~(1ull << w.slot));
+		else
+			atomic_fetch_or(&ch->own_ctrl->mapped, 1ull << w.slot);
+		mpkshm_window_close(ch->pkey, true);
 	}
+	pthread_mutex_unlock(&m->socket_lock);
 }
 
 /*
@@ -465,10 +305,12 @@ static int memfd_peer_views(struct mpkshm_channel *ch, unsigned int slot)
 	if (__atomic_load_n(&m->mapped_id[slot], __ATOMIC_ACQUIRE) != id)
 		read_socket(ch);
 	if (__atomic_load_n(&m->mapped_id[slot], __ATOMIC_ACQUIRE) != id) {
-		ch->peers[slot].seg = NULL;
+		__atomic_store_n(&ch->peers[slot].seg, NULL, __ATOMIC_RELAXED);
 		return -EAGAIN;
 	}
-	ch->peers[slot].seg = slot_addr(m, slot) + MPKLINK_CTRL_SIZE;
+	__atomic_store_n(&ch->peers[slot].seg,
+			 slot_addr(m, slot) + MPKLINK_CTRL_SIZE,
+			 __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -489,41 +331,25 @@ static void memfd_close(struct mpkshm_channel *ch)
 		if (m->peer_bell[i] >= 0)
 			close(m->peer_bell[i]);
 	pthread_mutex_destroy(&m->bells_lock);
+	pthread_mutex_destroy(&m->socket_lock);
 	if (ch->fd >= 0)
 		close(ch->fd);
 	if (m->own_bell >= 0)
 		close(m->own_bell);
-	if (m->broker)
-		broker_stop(m->broker);
 	mpkshm_key_put(ch->pkey);
 	free(m);
 }
 
-static int connect_broker(const char *name)
-{
-	struct sockaddr_un addr;
-	socklen_t len;
-	int sock;
-
-	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (sock < 0)
-		return -errno;
-	socket_name(&addr, &len, name);
-	if (connect(sock, (struct sockaddr *)&addr, len)) {
-		int err = errno == ECONNREFUSED ? -ENOENT : -errno;
-
-		close(sock);
-		return err;
-	}
-	return sock;
-}
-
 /* The broker puts us in the directory once it has our memfd. */
-static int wait_for_own_slot(struct mpkshm_channel *ch)
+static int wait_for_own_slot(struct mpkshm_channel *ch, uint64_t deadline)
 {
-	uint64_t deadline = mpkshm_now_ns() + 5000000000ull, id;
-	struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
+	struct memfd_channel *m = ch->backend;
+	struct pollfd pfd[2] = {
+		{ .fd = ch->fd, .events = POLLIN },
+		{ .fd = m->sock, .events = POLLIN },
+	};
 	uint32_t rights, flags;
+	uint64_t id;
 
 	for (;;) {
 		mpkshm_window_open(ch->pkey, false);
@@ -531,19 +357,24 @@ static int wait_for_own_slot(struct mpkshm_channel *ch)
 		mpkshm_window_close(ch->pkey, false);
 		if (id == ch->member_id)
 			return 0;
-		if (mpkshm_now_ns() > deadline)
+		if (!ms_left(deadline))
 			return -ETIMEDOUT;
-		poll(&pfd, 1, 100);
+		poll(pfd, 2, ms_left(deadline));
+		/* It dropped us: it found our memfd or doorbell unfit. */
+		if (pfd[1].revents & (POLLHUP | POLLERR))
+			return -EPROTO;
 		mpkshm_bell_drain(ch->fd);
 	}
 }
 
 /* Sets up the views once the broker said where we are. */
-static int memfd_map(struct mpkshm_channel *ch, const struct wire *w,
-		     int dirfd)
+static int memfd_map(struct mpkshm_channel *ch, const struct mpkshm_wire *w,
+		     int dirfd, uint64_t deadline)
 {
 	struct memfd_channel *m = ch->backend;
-	struct wire hello = { .type = MSG_HELLO };
+	struct mpkshm_wire hello = {
+		.type = MPKSHM_WIRE_HELLO, .version = MPKSHM_WIRE_VERSION,
+	};
 	unsigned int i;
 	int fds[2], err;
 	void *p;
@@ -552,9 +383,11 @@ static int memfd_map(struct mpkshm_channel *ch, const struct wire *w,
 	ch->member_id = w->member_id;
 	ch->segment_size = w->segment_size;
 	ch->max_members = w->max_members;
-	if (!ch->segment_size || ch->segment_size % MPKSHM_PAGE ||
+	if (ch->segment_size < 2 * MPKSHM_PAGE ||
+	    ch->segment_size % MPKSHM_PAGE ||
+	    ch->segment_size > MPKSHM_MAX_SEGMENT || !ch->max_members ||
 	    ch->max_members > MPKSHM_MAX_MEMBERS || w->slot >= ch->max_members)
-		return -EBADMSG;
+		return -EPROTO;
 	ch->rights = MPKSHM_RIGHT_READ | MPKSHM_RIGHT_WRITE;
 	m->slot_size = MPKLINK_CTRL_SIZE + ch->segment_size;
 	m->map_len = MPKLINK_DIR_SIZE + ch->max_members * m->slot_size;
@@ -602,25 +435,103 @@ static int memfd_map(struct mpkshm_channel *ch, const struct wire *w,
 	ch->own_ring = (struct mpkshm_ring *)(m->own + MPKLINK_CTRL_SIZE);
 	fds[0] = m->segfd;
 	fds[1] = m->own_bell;
-	err = send_msg(m->sock, &hello, fds, 2);
+	err = mpkshm_wire_send(m->sock, &hello, fds, 2);
+	if (err)
+		return err == -EAGAIN ? -EPROTO : err;
+	return wait_for_own_slot(ch, deadline);
+}
+
+/*
+ * The broker's first message: our slot and the directory, or a refusal.
+ * ECONNRESET: it closed without a word (it is exiting: try again).
+ */
+static int welcome(struct mpkshm_channel *ch, uint64_t deadline)
+{
+	struct memfd_channel *m = ch->backend;
+	struct mpkshm_wire w;
+	int fds[2], err;
+
+	err = recv_before(m->sock, &w, fds, deadline);
 	if (err)
 		return err;
-	return wait_for_own_slot(ch);
+	if (w.type == MPKSHM_WIRE_REFUSED) {
+		mpkshm_wire_close_fds(fds);
+		return w.error == EACCES || w.error == EUSERS ? -w.error :
+								 -EPROTO;
+	}
+	if (w.type != MPKSHM_WIRE_WELCOME || fds[0] < 0 || fds[1] >= 0) {
+		mpkshm_wire_close_fds(fds);
+		return -EPROTO;
+	}
+	err = memfd_map(ch, &w, fds[0], deadline);
+	close(fds[0]);
+	return err;
+}
+
+/*
+ * Joins channel @name, starting its broker if it has none and the caller
+ * may create it.  Losing the race to create it is joining the winner's;
+ * finding the name held by a socket that does not accept us is
+ * EADDRINUSE.
+ */
+static int join(struct mpkshm_channel *ch, const char *name,
+		const struct mpkshm_options *opts, uint64_t deadline)
+{
+	struct memfd_channel *m = ch->backend;
+	uint64_t taken_until = 0;
+	bool name_taken = false;
+	int err;
+
+	for (;;) {
+		m->sock = connect_broker(name, deadline);
+		if (m->sock == -ENOENT && name_taken &&
+		    mpkshm_now_ns() >= taken_until)
+			return -EADDRINUSE;	/* bound, and never listening */
+		if (m->sock == -ENOENT && opts->flags & MPKSHM_OPEN_CREATE &&
+		    ms_left(deadline)) {
+			if (name_taken) {
+				/* Bound by a creator that is not listening yet. */
+				usleep(1000);
+			} else {
+				err = broker_start(name, opts);
+				if (err && err != -EADDRINUSE)
+					return err;
+				name_taken = err == -EADDRINUSE;
+				taken_until = mpkshm_now_ns() + NAME_TAKEN_NS;
+			}
+			continue;
+		}
+		if (m->sock < 0) {
+			err = m->sock;
+			m->sock = -1;
+			return err == -ENOENT && name_taken ? -EADDRINUSE : err;
+		}
+		err = welcome(ch, deadline);
+		if (err != -ECONNRESET || !ms_left(deadline))
+			return err == -ECONNRESET ? -ETIMEDOUT : err;
+		/* It was exiting as we came: start over. */
+		close(m->sock);
+		m->sock = -1;
+		name_taken = false;
+	}
 }
 
 static int memfd_open(struct mpkshm_channel *ch, const char *name,
 		      const struct mpkshm_options *opts)
 {
+	uint64_t deadline = opts->open_timeout_ms < 0 ? UINT64_MAX :
+			    mpkshm_now_ns() +
+			    (uint64_t)opts->open_timeout_ms * 1000000u;
 	struct memfd_channel *m;
-	struct wire w = { 0 };
-	int fds[2], err;
 	unsigned int i;
+	int err;
 
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->sock = m->segfd = m->own_bell = -1;
 	pthread_mutex_init(&m->bells_lock, NULL);
+	pthread_mutex_init(&m->socket_lock, NULL);
 	for (i = 0; i < MPKSHM_MAX_MEMBERS; i++)
 		m->peer_bell[i] = -1;
 	ch->backend = m;
@@ -631,39 +542,11 @@ static int memfd_open(struct mpkshm_channel *ch, const char *name,
 		return -ENOSPC;
 	}
 	err = mpkshm_bell_open(&ch->fd, &m->own_bell);
-	if (err) {
-		memfd_close(ch);
-		return err;
-	}
-
-	m->sock = connect_broker(name);
-	if (m->sock == -ENOENT && opts->flags & MPKSHM_OPEN_CREATE) {
-		err = broker_start(name, opts, &m->broker);
-		if (!err || err == -EEXIST)	/* lost a race: join it */
-			m->sock = connect_broker(name);
-		else
-			m->sock = err;
-	}
-	if (m->sock < 0) {
-		err = m->sock;
-		m->sock = -1;
-		memfd_close(ch);
-		return err;
-	}
-	err = recv_msg(m->sock, &w, fds, 0);
-	if (!err && (w.type != MSG_WELCOME || fds[0] < 0))
-		err = -EBADMSG;
-	if (fds[1] >= 0)
-		close(fds[1]);
 	if (!err)
-		err = memfd_map(ch, &w, fds[0]);
-	if (fds[0] >= 0)
-		close(fds[0]);
-	if (err) {
+		err = join(ch, name, opts, deadline);
+	if (err)
 		memfd_close(ch);
-		return err == -ECONNRESET ? -EUSERS : err;
-	}
-	return 0;
+	return err;
 }
 
 static int memfd_notify(struct mpkshm_channel *ch, uint64_t slots)
@@ -687,7 +570,8 @@ static int memfd_notify(struct mpkshm_channel *ch, uint64_t slots)
 static int memfd_drain(struct mpkshm_channel *ch)
 {
 	mpkshm_bell_drain(ch->fd);
-	return read_socket(ch);
+	read_socket(ch);
+	return 0;
 }
 
 static int memfd_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
@@ -706,7 +590,7 @@ static int memfd_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
 		if (n < room)
 			out[n] = (struct mpkshm_member) {
 				.member_id = id, .slot = i, .rights = rights,
-				.uid = getuid(), .self = i == ch->slot,
+				.uid = geteuid(), .self = i == ch->slot,
 			};
 		n++;
 	}
@@ -714,10 +598,13 @@ static int memfd_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
 	return (int)n;
 }
 
-static int memfd_no_pubkey(struct mpkshm_channel *ch, unsigned int slot)
+static int memfd_no_pubkey(struct mpkshm_channel *ch, unsigned int slot,
+		   uint64_t member_id, uint8_t *key)
 {
 	(void)ch;
 	(void)slot;
+	(void)member_id;
+	(void)key;
 	return -ENOKEY;
 }
 

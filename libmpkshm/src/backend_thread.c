@@ -255,10 +255,13 @@ static int thread_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
 	return (int)n;
 }
 
-static int no_pubkey(struct mpkshm_channel *ch, unsigned int slot)
+static int no_pubkey(struct mpkshm_channel *ch, unsigned int slot,
+		     uint64_t member_id, uint8_t *key)
 {
 	(void)ch;
 	(void)slot;
+	(void)member_id;
+	(void)key;
 	return -ENOKEY;
 }
 

@@ -20,6 +20,11 @@ static const struct {
 	{ ENODEV, "mpklink.ko is not loaded (modprobe mpklink)" },
 	{ EUSERS, "The channel has no free member slot" },
 	{ ENOKEY, "Signed channel: no secret key given, or none on record" },
+	{ ENOBUFS, "A writer dropped this endpoint for falling behind: messages were lost" },
+	{ EADDRINUSE, "The channel's name is held by a process of another user" },
+	{ ENOPKG, "The memfd backend's broker (mpkshm-broker) is not installed" },
+	{ EREMOTEIO, "The server failed the call with an error of its own" },
+	{ ECANCELED, "Serving was stopped (mpkshm_serve_stop)" },
 };
 
 MPKSHM_EXPORT const char *mpkshm_strerror(int err)

@@ -11,7 +11,9 @@
  * lets the access complete harmlessly; the library call then returns
  * EKEYREVOKED.  Every other fault (a stray pointer into a live channel, any
  * fault elsewhere) goes to the handler that was there before, or gets the
- * default action: the process dies with SEGV_PKUERR as it should.
+ * default action: the process dies with SEGV_PKUERR as it should.  A
+ * SIGSEGV or SIGBUS sent by another process (or by kill() itself) is no
+ * fault: it gets what it would have got without the library.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -59,7 +61,8 @@ static void handler(int sig, siginfo_t *si, void *ucontext)
 	int saved_errno = errno;
 	unsigned int i;
 
-	for (i = 0; i < MAX_RANGES; i++) {
+	/* si_addr means something only in a fault the kernel raised. */
+	for (i = 0; si->si_code > 0 && i < MAX_RANGES; i++) {
 		uintptr_t start = atomic_load(&ranges[i].start);
 		struct mpkshm_channel *ch;
 
@@ -81,9 +84,17 @@ static void handler(int sig, siginfo_t *si, void *ucontext)
 		old->sa_sigaction(sig, si, ucontext);
 	} else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
 		old->sa_handler(sig);
-	} else {
+	} else if (si->si_code > 0) {
 		/* Returning re-executes the access, which dies this time. */
 		signal(sig, SIG_DFL);
+	} else if (old->sa_handler == SIG_DFL) {
+		/*
+		 * Sent (kill, tgkill, sigqueue): nothing re-executes, so
+		 * deliver it again, as it would have been without us.  It is
+		 * blocked in this handler: it comes when we return.
+		 */
+		signal(sig, SIG_DFL);
+		raise(sig);
 	}
 }
 

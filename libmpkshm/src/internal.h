@@ -29,31 +29,54 @@
 
 /* --- a member's control page (written by that member only) ------------- */
 
-/* This reader's progress in one writer's ring. */
+/*
+ * A writer's records fall in two classes that each reader follows with a
+ * cursor of its own, so that waiting for a response never consumes a
+ * message and receiving messages never consumes a response.
+ */
+#define MPKSHM_CLASS_MSG	0	/* data and requests */
+#define MPKSHM_CLASS_RESP	1	/* responses */
+#define MPKSHM_CLASSES		2
+
+/* This reader's progress in one writer's ring, per class. */
 struct mpkshm_cursor {
-	_Atomic uint64_t tail;		/* bytes of the ring consumed */
-	_Atomic uint64_t writer_id;	/* whose ring (0: none) */
+	_Atomic uint64_t tail[MPKSHM_CLASSES];		/* bytes passed */
+	_Atomic uint64_t writer_id[MPKSHM_CLASSES];	/* whose ring (0: none) */
 };
 
 /*
- * Where a writer wants a reader to start: set when the writer first sees the
- * reader in the directory, to its head then.  Until the reader registers a
- * cursor, the writer keeps that position as the reader's tail, so nothing
- * published after it saw the reader is lost.
+ * A writer's word to one reader: "nothing of class k for you before
+ * pos[k]".  Set to the writer's head when it first sees the reader (the
+ * reader starts there), and moved on when the reader's cursor lags behind
+ * records that are all for others, so that a reader that is not involved
+ * never holds the writer back; for a reply, also when the reader held the
+ * ring for longer than the reply timeout (dropped[] counts that: the
+ * reader lost what it had not read).  The writer moves a mark before it
+ * overwrites anything behind it.
  */
-struct mpkshm_start {
-	_Atomic uint64_t pos;
+struct mpkshm_mark {
+	_Atomic uint64_t pos[MPKSHM_CLASSES];
 	_Atomic uint64_t reader_id;	/* for which reader (0: none) */
 };
+
+/* Per reader slot and class: how often the writer dropped it (wraps). */
+typedef _Atomic uint16_t mpkshm_dropped_t[MPKSHM_CLASSES];
 
 #define MPKSHM_WAIT_DATA	0x1	/* asleep until a writer publishes */
 #define MPKSHM_WAIT_SPACE	0x2	/* asleep until a reader consumes */
 
 struct mpkshm_ctrl {
 	struct mpkshm_cursor cursors[MPKSHM_MAX_MEMBERS];	/* as reader */
-	struct mpkshm_start starts[MPKSHM_MAX_MEMBERS];		/* as writer */
+	struct mpkshm_mark marks[MPKSHM_MAX_MEMBERS];		/* as writer */
+	mpkshm_dropped_t dropped[MPKSHM_MAX_MEMBERS];		/* as writer */
 	_Alignas(64) _Atomic uint32_t waiting;	/* MPKSHM_WAIT_* */
 	_Atomic uint32_t send_only;	/* never receives: writers do not wait */
+	/*
+	 * Slots whose control page and doorbell this member has (memfd
+	 * members get them from the broker, late): only those can it see
+	 * sleep and ring.  A reader sleeps briefly while a writer lacks it.
+	 */
+	_Atomic uint64_t mapped;
 };
 
 _Static_assert(sizeof(struct mpkshm_ctrl) <= MPKLINK_CTRL_SIZE,
@@ -61,7 +84,7 @@ _Static_assert(sizeof(struct mpkshm_ctrl) <= MPKLINK_CTRL_SIZE,
 
 /* --- a writer's ring, at the start of its segment ----------------------- */
 
-#define MPKSHM_RING_MAGIC	0x4d504b52494e4731ull	/* "MPKRING1" */
+#define MPKSHM_RING_MAGIC	0x4d504b52494e4732ull	/* "MPKRING2" */
 #define MPKSHM_ALIGN		64u
 
 struct mpkshm_ring {
@@ -83,6 +106,9 @@ struct mpkshm_ring {
 #define MPKSHM_REC_LAST		0x2	/* last fragment of a message */
 #define MPKSHM_REC_SIGNED	0x4	/* a signature follows the payload */
 
+/* A response's status: 0, or the server's error, a positive errno. */
+#define MPKSHM_STATUS_MAX	4095
+
 struct mpkshm_rec {
 	uint32_t len;			/* payload bytes of this record */
 	uint16_t kind;			/* MPKSHM_REC_* */
@@ -91,18 +117,28 @@ struct mpkshm_rec {
 	uint64_t dest;			/* member id, or 0: everyone */
 	uint64_t correlation;
 	uint64_t total;			/* the whole message's length */
-	uint64_t reserved;
+	int32_t status;			/* responses only */
+	uint32_t reserved;
 	/* payload, then the signature if MPKSHM_REC_SIGNED */
 };
 
 #define MPKSHM_REC_HDR		((uint32_t)sizeof(struct mpkshm_rec))
+
+static inline unsigned int mpkshm_rec_class(unsigned int kind)
+{
+	return kind == MPKSHM_REC_RESPONSE ? MPKSHM_CLASS_RESP :
+					     MPKSHM_CLASS_MSG;
+}
 
 static inline uint64_t mpkshm_align(uint64_t n)
 {
 	return (n + MPKSHM_ALIGN - 1) & ~(uint64_t)(MPKSHM_ALIGN - 1);
 }
 
-/* Bytes a record with @len payload bytes takes in the ring. */
+/*
+ * Bytes a record with @len payload bytes takes in the ring.  @len must be
+ * at most a ring's capacity (callers check), so nothing here can wrap.
+ */
 static inline uint64_t mpkshm_rec_size(uint64_t len, bool sig)
 {
 	return mpkshm_align(MPKSHM_REC_HDR + len + (sig ? MPKSHM_SIG_BYTES : 0));
@@ -163,12 +199,20 @@ void mpkshm_key_use(int pkey, int delta);
 
 /* --- the endpoint -------------------------------------------------------- */
 
+/* The largest segment the userspace backends create (the kernel's is its
+ * max_segment_size parameter). */
+#define MPKSHM_MAX_SEGMENT	(1ull << 30)
+
 struct mpkshm_channel;
 
 struct mpkshm_backend_ops {
 	const char *name;
-	/* Fills the public key of the member in @slot (signed channels). */
-	int (*peer_pubkey)(struct mpkshm_channel *ch, unsigned int slot);
+	/*
+	 * Copies the public key the channel has on record for @member_id in
+	 * @slot (signed channels) to @key.  ENOKEY: none.
+	 */
+	int (*peer_pubkey)(struct mpkshm_channel *ch, unsigned int slot,
+			   uint64_t member_id, uint8_t *key);
 	/* Sets up the views and geometry of @ch; see struct mpkshm_channel. */
 	int (*open)(struct mpkshm_channel *ch, const char *name,
 		    const struct mpkshm_options *opts);
@@ -176,11 +220,14 @@ struct mpkshm_backend_ops {
 	/* Wakes the members in the slot bitmap @slots. */
 	int (*notify)(struct mpkshm_channel *ch, uint64_t slots);
 	/*
-	 * Called after the endpoint's fd polled readable or the directory
-	 * changed: consume the fd's readiness, learn about new members.
+	 * Called after the endpoint's fd polled readable: consume the fd's
+	 * readiness, learn about new members.  One thread at a time.
 	 */
 	int (*drain)(struct mpkshm_channel *ch);
-	/* A member's views appeared or changed (memfd maps them lazily). */
+	/*
+	 * A member's views appeared or changed (memfd maps them lazily):
+	 * -EAGAIN while they are not ready.  Any thread, any time.
+	 */
 	int (*peer_views)(struct mpkshm_channel *ch, unsigned int slot);
 	int (*members)(struct mpkshm_channel *ch, struct mpkshm_member *out,
 		       unsigned int room);
@@ -190,30 +237,46 @@ extern const struct mpkshm_backend_ops mpkshm_kernel_ops;
 extern const struct mpkshm_backend_ops mpkshm_memfd_ops;
 extern const struct mpkshm_backend_ops mpkshm_thread_ops;
 
+/*
+ * What a reader knows of one writer's records of one class, valid for the
+ * writer @id; kept by whichever thread reads that class.
+ */
+struct mpkshm_reading {
+	uint64_t id;
+	bool corrupt;			/* its ring failed a check: skipped */
+	uint64_t last_seq;		/* signed: the newest message verified */
+	uint16_t dropped_seen;		/* the writer's dropped[] for us */
+};
+
 struct mpkshm_peer {
-	uint64_t member_id;		/* 0: free slot */
+	uint64_t member_id;		/* 0: free slot; atomic accesses */
 	unsigned int rights;
 	const struct mpkshm_ctrl *ctrl;	/* read-only view */
-	const uint8_t *seg;		/* read-only view, NULL: unreadable */
-	bool corrupt;			/* its ring failed a check: skipped */
-	bool has_pubkey;
+	const uint8_t *seg;		/* read-only view, NULL: not mapped */
+	struct mpkshm_reading reading[MPKSHM_CLASSES];
+	/* Signed channels: the public key of member pubkey_id (peer_lock). */
+	uint64_t pubkey_id;
 	uint8_t pubkey[MPKLINK_PUBKEY_SIZE];
-	uint64_t last_seq;		/* signed: the newest message verified */
 };
 
 /*
- * A split message that a receive began and whose next fragment had not
- * come by its deadline: the fragments it consumed, kept for the next
- * receive to go on with, so that a short timeout loses nothing.
+ * A split message being received from one writer: the fragments taken so
+ * far, kept between receives, so that a short timeout loses nothing and a
+ * writer that stops half way holds back no other writer.
  */
 struct mpkshm_partial {
-	uint8_t *bytes;			/* malloc()ed, @total long; NULL: none */
+	uint8_t *bytes;			/* @total long; NULL: discard it */
+	bool parked;			/* @bytes is ours (malloc()ed), not the
+					 * buffer of the receive taking it */
+	bool complete;			/* whole, waiting for a large buffer */
 	uint64_t got;			/* bytes received so far */
-	uint64_t total, seq, writer, correlation;
-	unsigned int slot;
-	uint16_t kind;
+	uint64_t total, seq, writer;
+	struct mpkshm_msg info;		/* for the caller, from the first */
 	crypto_sign_state sign;		/* signed channels: the hash so far */
 };
+
+struct mpkshm_call_state;		/* call.c */
+#define MPKSHM_CALL_BUCKETS	64
 
 struct mpkshm_channel {
 	const struct mpkshm_backend_ops *ops;
@@ -243,34 +306,64 @@ struct mpkshm_channel {
 	struct mpkshm_ctrl *own_ctrl;	/* writable */
 	struct mpkshm_ring *own_ring;	/* writable; NULL without write right */
 	struct mpkshm_peer peers[MPKSHM_MAX_MEMBERS];
-	uint64_t dir_seq;		/* the directory as last applied */
+	/* The directory as last applied to peers[] (dir_lock). */
+	pthread_mutex_t dir_lock;
+	_Atomic uint64_t dir_seq;
 
 	/* Writing (send_lock). */
 	pthread_mutex_t send_lock;
 	uint64_t next_seq;
 	bool reserved;			/* a reservation is open */
+	pthread_t res_owner;		/* by this thread */
 	uint64_t res_pos;		/* where it starts */
 	uint64_t res_room;		/* payload room */
 	uint64_t space_until;		/* head may grow to this unchecked */
+	/* Per reader slot and class: where our last record for it ends. */
+	uint64_t last_for[MPKSHM_MAX_MEMBERS][MPKSHM_CLASSES];
 
-	/* Readers' start positions in our ring (starts_lock). */
-	pthread_mutex_t starts_lock;
+	/* Our marks and dropped[] (both the sender and refresh write them). */
+	pthread_mutex_t marks_lock;
 
-	/* Reading (recv_lock). */
+	/* Receiving messages (recv_lock). */
 	pthread_mutex_t recv_lock;
 	bool peeking;			/* a peek window is open */
+	pthread_t peek_owner;		/* by this thread */
 	unsigned int next_writer;	/* round robin */
-	uint64_t next_correlation;
-	struct mpkshm_partial partial;
+	struct mpkshm_partial *partial[MPKSHM_MAX_MEMBERS];
 
-	atomic_bool revoked;
+	/* Calls in flight (call_lock); one thread at a time takes responses. */
+	pthread_mutex_t call_lock;
+	pthread_cond_t call_cond;
+	bool resp_leader;
+	uint64_t calls_dir_seq;		/* the directory servers were checked in */
+	struct mpkshm_call_state *calls[MPKSHM_CALL_BUCKETS];
+	_Atomic uint64_t next_correlation;
+
+	/* Sleeping on fd: one thread polls it, others wait (sleep_lock). */
+	pthread_mutex_t sleep_lock;
+	pthread_cond_t sleep_cond;
+	bool sleeper;
+	unsigned int followers;
+	unsigned int waiters[2];	/* asleep for MPKSHM_WAIT_DATA, _SPACE */
+	_Atomic uint64_t wake_epoch;	/* fd wake-ups, counted */
+	atomic_bool app_armed;		/* mpkshm_wait_prepare() said sleep */
+
+	/* Serving (serve.c). */
+	atomic_uint serving;		/* mpkshm_serve() calls running */
 	atomic_bool stop;		/* mpkshm_serve_stop() */
+	uint64_t max_request;
+	int reply_timeout_ms;
+	_Atomic uint64_t stats[8];	/* enum mpkshm_stat (core.h) */
+
+	pthread_mutex_t peer_lock;	/* peers[].pubkey */
+	atomic_bool revoked;
 	unsigned char *secret_key;	/* sodium_malloc()ed, signed only */
 	char description[256];
 };
 
-/* channel.c: shared by the backends */
+/* directory.c: peers from the directory, shared by the core and backends */
 int mpkshm_refresh(struct mpkshm_channel *ch);
+uint64_t mpkshm_peer_id(struct mpkshm_channel *ch, unsigned int slot);
 bool mpkshm_peer_is(struct mpkshm_channel *ch, unsigned int slot,
 		    uint64_t member_id);
 void mpkshm_dir_read_slot(const struct mpklink_dir *dir, unsigned int slot,
@@ -284,25 +377,33 @@ void mpkshm_fault_unregister(struct mpkshm_channel *ch);
 
 /*
  * sign.c: a signature covers the channel's name, the sender's member id,
- * the message's sequence number and its payload (Ed25519ph, streamed, so a
- * split message is signed and verified fragment by fragment).
+ * the message's sequence number, its kind and status, and its payload
+ * (Ed25519ph, streamed, so a split message is signed and verified
+ * fragment by fragment).
  */
+struct mpkshm_sign_what {
+	uint64_t sender;
+	uint64_t seq;
+	uint16_t kind;
+	int32_t status;
+};
+
 int mpkshm_sign_load_key(struct mpkshm_channel *ch, const char *path);
 void mpkshm_sign_free_key(struct mpkshm_channel *ch);
 void mpkshm_sign_state_begin(crypto_sign_state *state, const char *channel,
-			     uint64_t sender, uint64_t seq);
+			     const struct mpkshm_sign_what *what);
 void mpkshm_sign_update(crypto_sign_state *state, const void *data,
 			size_t len);
 void mpkshm_sign_end(struct mpkshm_channel *ch, crypto_sign_state *state,
 		     uint8_t *sig);
-void mpkshm_sign(struct mpkshm_channel *ch, uint64_t seq, const void *msg,
-		 size_t len, uint8_t *sig);
-/* EKEYREJECTED: forged or altered; EPROTO: replayed. */
+/*
+ * Checks @sig against the key on record for @sender in @slot, and, for the
+ * class's last accepted sequence number @last_seq, that @seq is newer.
+ * EKEYREJECTED: forged or altered; EPROTO: replayed.
+ */
 int mpkshm_verify_end(struct mpkshm_channel *ch, unsigned int slot,
-		      crypto_sign_state *state, uint64_t seq,
-		      const uint8_t *sig);
-int mpkshm_verify(struct mpkshm_channel *ch, unsigned int slot, uint64_t seq,
-		  const void *msg, size_t len, const uint8_t *sig);
+		      crypto_sign_state *state, uint64_t sender, uint64_t seq,
+		      uint64_t *last_seq, const uint8_t *sig);
 
 /* bell.c: doorbells of the userspace backends (eventfds). */
 int mpkshm_bell_open(int *rd, int *wr);

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
 /*
  * Signed channels: every message carries an Ed25519 signature over the
- * channel's name, the sender's member id, the message's sequence number and
- * its payload.  The sender's public key comes from the kernel's record of
+ * channel's name, the sender's member id, the message's sequence number,
+ * its kind and status, and its payload.  The sender's public key comes from the kernel's record of
  * the channel's members, which binds it to the principal the kernel
  * attested (mpklink-grant enroll).  A receiver rejects a message whose
  * signature does not verify (forged or altered: EKEYREJECTED) and one whose
  * sequence number is not newer than the last it accepted from that sender
- * (replayed: EPROTO).
+ * in that class, messages or responses (replayed: EPROTO).
  *
  * Secret keys are read from a file of mode 0600 or stricter, holding the
  * 64-byte libsodium secret key as 128 hexadecimal characters, into
@@ -68,15 +68,22 @@ void mpkshm_sign_free_key(struct mpkshm_channel *ch)
 }
 
 void mpkshm_sign_state_begin(crypto_sign_state *state, const char *channel,
-			     uint64_t sender, uint64_t seq)
+			     const struct mpkshm_sign_what *what)
 {
 	unsigned char name[MPKLINK_NAME_MAX] = { 0 };
+	uint64_t kind = what->kind;
+	int64_t status = what->status;
 
 	strncpy((char *)name, channel, sizeof(name) - 1);
 	crypto_sign_init(state);
 	crypto_sign_update(state, name, sizeof(name));
-	crypto_sign_update(state, (const unsigned char *)&sender, sizeof(sender));
-	crypto_sign_update(state, (const unsigned char *)&seq, sizeof(seq));
+	crypto_sign_update(state, (const unsigned char *)&what->sender,
+			   sizeof(what->sender));
+	crypto_sign_update(state, (const unsigned char *)&what->seq,
+			   sizeof(what->seq));
+	crypto_sign_update(state, (const unsigned char *)&kind, sizeof(kind));
+	crypto_sign_update(state, (const unsigned char *)&status,
+			   sizeof(status));
 }
 
 void mpkshm_sign_update(crypto_sign_state *state, const void *data, size_t len)
@@ -90,42 +97,42 @@ void mpkshm_sign_end(struct mpkshm_channel *ch, crypto_sign_state *state,
 	crypto_sign_final_create(state, sig, NULL, ch->secret_key);
 }
 
-void mpkshm_sign(struct mpkshm_channel *ch, uint64_t seq, const void *msg,
-		 size_t len, uint8_t *sig)
+/*
+ * The key on record for @sender, fetched once per member: both of an
+ * endpoint's readers (messages, responses) may ask at once.
+ */
+static int sender_key(struct mpkshm_channel *ch, unsigned int slot,
+		      uint64_t sender, uint8_t *key)
 {
-	crypto_sign_state state;
+	struct mpkshm_peer *p = &ch->peers[slot];
+	int err = 0;
 
-	mpkshm_sign_state_begin(&state, ch->name, ch->member_id, seq);
-	mpkshm_sign_update(&state, msg, len);
-	mpkshm_sign_end(ch, &state, sig);
+	pthread_mutex_lock(&ch->peer_lock);
+	if (p->pubkey_id != sender) {
+		err = ch->ops->peer_pubkey(ch, slot, sender, p->pubkey);
+		p->pubkey_id = err ? 0 : sender;
+	}
+	if (!err)
+		memcpy(key, p->pubkey, MPKLINK_PUBKEY_SIZE);
+	pthread_mutex_unlock(&ch->peer_lock);
+	return err;
 }
 
 int mpkshm_verify_end(struct mpkshm_channel *ch, unsigned int slot,
-		      crypto_sign_state *state, uint64_t seq,
-		      const uint8_t *sig)
+		      crypto_sign_state *state, uint64_t sender, uint64_t seq,
+		      uint64_t *last_seq, const uint8_t *sig)
 {
-	struct mpkshm_peer *p = &ch->peers[slot];
 	unsigned char copy[MPKSHM_SIG_BYTES];
+	uint8_t key[MPKLINK_PUBKEY_SIZE];
 
-	if (!p->has_pubkey && ch->ops->peer_pubkey(ch, slot))
+	if (sender_key(ch, slot, sender, key))
 		return -EKEYREJECTED;	/* no key on record: unverifiable */
 	/* The writer could change its bytes while we verify them. */
 	memcpy(copy, sig, sizeof(copy));
-	if (crypto_sign_final_verify(state, copy, p->pubkey))
+	if (crypto_sign_final_verify(state, copy, key))
 		return -EKEYREJECTED;
-	if (seq <= p->last_seq)
+	if (seq <= *last_seq)
 		return -EPROTO;
-	p->last_seq = seq;
+	*last_seq = seq;
 	return 0;
-}
-
-int mpkshm_verify(struct mpkshm_channel *ch, unsigned int slot, uint64_t seq,
-		  const void *msg, size_t len, const uint8_t *sig)
-{
-	crypto_sign_state state;
-
-	mpkshm_sign_state_begin(&state, ch->name, ch->peers[slot].member_id,
-				seq);
-	mpkshm_sign_update(&state, msg, len);
-	return mpkshm_verify_end(ch, slot, &state, seq, sig);
 }

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/mpklink.h>
 #include <signal.h>
 #include <stdio.h>
@@ -87,18 +88,69 @@ static inline int lt_kernel_destroy(const char *name)
 	return err;
 }
 
-/* Opens an endpoint with the test defaults (creating memfd/thread ones). */
+/* The test defaults (creating memfd/thread channels), to change and open. */
+static inline void lt_options(struct mpkshm_options *o,
+			      enum mpkshm_backend backend, unsigned int flags)
+{
+	mpkshm_options_init(o);
+	o->backend = backend;
+	o->flags = flags | MPKSHM_OPEN_CREATE;
+	o->segment_size = LT_SEGMENT;
+	o->close_timeout_ms = 200;
+}
+
+/* Opens an endpoint with the test defaults. */
 static inline int lt_open(enum mpkshm_backend backend, const char *name,
 			  unsigned int flags, struct mpkshm_channel **out)
 {
 	struct mpkshm_options o;
 
-	mpkshm_options_init(&o);
-	o.backend = backend;
-	o.flags = flags | MPKSHM_OPEN_CREATE;
-	o.segment_size = LT_SEGMENT;
-	o.close_timeout_ms = 200;
+	lt_options(&o, backend, flags);
 	return mpkshm_open(name, &o, out);
+}
+
+/* mpkshm_serve() on a thread of its own, until lt_server_stop(). */
+struct lt_server {
+	struct mpkshm_channel *ch;
+	mpkshm_handler handler;
+	void *arg;			/* the handler's; NULL: the server */
+	int err;			/* what mpkshm_serve() returned */
+	pthread_t thread;
+};
+
+static inline void *lt_server_main(void *arg)
+{
+	struct lt_server *s = arg;
+
+	s->err = mpkshm_serve(s->ch, s->handler, s->arg ? s->arg : s);
+	return NULL;
+}
+
+static inline int lt_server_start(struct lt_server *s,
+				  struct mpkshm_channel *ch,
+				  mpkshm_handler handler, void *arg)
+{
+	s->ch = ch;
+	s->handler = handler;
+	s->arg = arg;
+	s->err = 1;		/* still serving */
+	return pthread_create(&s->thread, NULL, lt_server_main, s);
+}
+
+/* Stops the server and returns what mpkshm_serve() returned. */
+static inline int lt_server_stop(struct lt_server *s)
+{
+	mpkshm_serve_stop(s->ch);
+	pthread_join(s->thread, NULL);
+	return s->err;
+}
+
+/* An echo handler for lt_server (arg: the struct lt_server). */
+static inline int lt_echo(void *arg, struct mpkshm_request *req)
+{
+	struct lt_server *s = arg;
+
+	return mpkshm_reply(s->ch, req, req->data, req->len);
 }
 
 /* The fixture: a channel of the variant's backend and two endpoints. */

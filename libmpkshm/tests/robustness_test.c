@@ -111,13 +111,17 @@ TEST_F(rob, random_garbage_in_a_ring_never_crashes_the_reader)
 	char buf[256];
 
 	for (round = 0; round < 200; round++) {
+		struct mpkshm_options o;
 		struct mpkshm_channel *w;
 		struct mpkshm_ring *ring;
 		uint32_t *words;
 		ssize_t n;
 		int i;
 
-		ASSERT_EQ(0, lt_open(variant->backend, self->name, 0, &w));
+		/* No reader takes garbage: closing need not wait for one. */
+		lt_options(&o, variant->backend, 0);
+		o.close_timeout_ms = 0;
+		ASSERT_EQ(0, mpkshm_open(self->name, &o, &w));
 		ring = ring_of(w);
 		ASSERT_NE(NULL, ring);
 		ASSERT_EQ(0, mpkshm_send(w, MPKSHM_TO_ALL, "seed", 4, 1000));
@@ -314,6 +318,105 @@ TEST_F(rob, stray_access_reaches_the_applications_own_fault_handler)
 		_exit(2);	/* the stray read must not succeed */
 	}
 	EXPECT_EQ(42, lt_wait(pid));
+}
+
+/* --- lengths and windows ------------------------------------------------- */
+
+TEST_F(rob, reservation_whose_size_would_wrap_is_emsgsize)
+{
+	struct mpkshm_info info;
+	void *buf;
+
+	ASSERT_EQ(0, mpkshm_info(self->a, &info));
+	EXPECT_EQ(-EMSGSIZE, mpkshm_reserve(self->a, SIZE_MAX - 47, &buf, 0));
+	EXPECT_EQ(-EMSGSIZE, mpkshm_reserve(self->a, SIZE_MAX, &buf, 0));
+	EXPECT_EQ(-EMSGSIZE, mpkshm_reserve(self->a, info.max_message + 1,
+					    &buf, 0));
+	/* The largest that fits still does, and a commit cannot grow it. */
+	ASSERT_EQ(0, mpkshm_reserve(self->a, 16, &buf, 1000));
+	EXPECT_EQ(-EMSGSIZE, mpkshm_commit(self->a, SIZE_MAX, MPKSHM_TO_ALL));
+	EXPECT_EQ(-EMSGSIZE, mpkshm_commit(self->a, 17, MPKSHM_TO_ALL));
+	EXPECT_EQ(0, mpkshm_commit(self->a, 16, MPKSHM_TO_ALL));
+}
+
+struct other_thread {
+	struct mpkshm_channel *a, *b;
+	struct mpkshm_msg *m;
+	int commit, abandon, release, send;
+};
+
+static void *end_windows_from_another_thread(void *arg)
+{
+	struct other_thread *o = arg;
+
+	if (o->m) {
+		o->release = mpkshm_release(o->b, o->m);
+	} else {
+		o->commit = mpkshm_commit(o->a, 1, MPKSHM_TO_ALL);
+		o->abandon = mpkshm_abandon(o->a);
+	}
+	return NULL;
+}
+
+static void *send_from_another_thread(void *arg)
+{
+	struct other_thread *o = arg;
+
+	o->send = mpkshm_send(o->a, MPKSHM_TO_ALL, "2", 1, 2000);
+	return NULL;
+}
+
+TEST_F(rob, window_ended_from_another_thread_is_eperm_and_harms_nothing)
+{
+	struct other_thread o = { .a = self->a, .b = self->b };
+	struct mpkshm_msg m;
+	pthread_t t;
+	char buf[8];
+	void *p;
+
+	ASSERT_EQ(0, mpkshm_reserve(self->a, 8, &p, 1000));
+	*(char *)p = '1';
+	ASSERT_EQ(0, pthread_create(&t, NULL, end_windows_from_another_thread, &o));
+	pthread_join(t, NULL);
+	EXPECT_EQ(-EPERM, o.commit);
+	EXPECT_EQ(-EPERM, o.abandon);
+	/* Still ours, whole: it commits, and the send side is free again. */
+	ASSERT_EQ(0, mpkshm_commit(self->a, 1, MPKSHM_TO_ALL));
+	ASSERT_EQ(0, pthread_create(&t, NULL, send_from_another_thread, &o));
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, o.send);
+
+	ASSERT_EQ(0, mpkshm_peek(self->b, &m, 1000));
+	o.m = &m;
+	ASSERT_EQ(0, pthread_create(&t, NULL, end_windows_from_another_thread, &o));
+	pthread_join(t, NULL);
+	EXPECT_EQ(-EPERM, o.release);
+	EXPECT_EQ('1', *(const char *)m.data);
+	EXPECT_EQ(0, mpkshm_release(self->b, &m));
+	EXPECT_EQ(1, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 1000));
+	EXPECT_EQ('2', buf[0]);
+}
+
+/*
+ * The library's fault handler is there for faults; a SIGSEGV sent with
+ * kill() is a request to die, and must not be swallowed.
+ */
+TEST_F(rob, sigsegv_sent_by_kill_still_kills)
+{
+	struct mpkshm_channel *ch;
+	pid_t pid;
+
+	if (variant->backend != MPKSHM_BACKEND_KERNEL)
+		SKIP(return, "the fault handler comes with kernel channels");
+	pid = fork();
+	if (pid == 0) {
+		if (lt_open(variant->backend, self->name, 0, &ch))
+			_exit(1);
+		kill(getpid(), SIGSEGV);
+		usleep(100000);
+		_exit(2);	/* survived it */
+	}
+	EXPECT_EQ(128 + SIGSEGV, lt_wait(pid));
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,280 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
+/*
+ * Waking and waiting.
+ *
+ * Waiting costs no system call while both sides keep up: a waiter spins,
+ * then says in its control page that it is about to sleep, checks once
+ * more, and sleeps on its fd; the other side, after publishing or
+ * consuming, looks at that word and rings only the members that said so.
+ * (The flag is written before the re-check and read after the publish,
+ * each followed by a full fence, so one of the two always sees the other.)
+ *
+ * Several threads of one endpoint may wait at once (a sender for room, a
+ * receiver, callers for their responses).  Draining the fd's readiness in
+ * one of them must not leave another asleep on a wake-up it never saw, so
+ * one thread at a time polls the fd and drains it (the sleeper); the
+ * others wait for it to say that it woke (followers), and every waiter
+ * notes the count of wake-ups before its last look, so a wake-up that
+ * comes between that look and its sleep is never slept through.  When the
+ * application sleeps on mpkshm_fd() itself (mpkshm_wait_prepare() said
+ * so), the fd's readiness is left to it: threads in the library then look
+ * every millisecond instead.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <time.h>
+
+#include "core.h"
+
+/* While the application owns the fd's readiness, how often to look. */
+#define SHARED_FD_LOOK_NS	1000000u
+/* While a writer cannot ring us yet (memfd, joining), how often to look. */
+#define UNSEEN_LOOK_NS		1000000u
+
+void mpkshm_wake(struct mpkshm_channel *ch, uint64_t candidates,
+		 uint32_t what)
+{
+	uint64_t slots = 0;
+	unsigned int i;
+
+	/* Pairs with the fence after a waiter sets its flag. */
+	atomic_thread_fence(memory_order_seq_cst);
+	for (i = 0; i < ch->max_members; i++) {
+		const struct mpkshm_peer *p = &ch->peers[i];
+
+		if (!(candidates & (1ull << i)) || !mpkshm_peer_id(ch, i))
+			continue;
+		/*
+		 * A member whose pages we have not mapped yet (memfd) may be
+		 * asleep on what we just did: map it now, or ring it blind.
+		 */
+		if (!__atomic_load_n(&p->seg, __ATOMIC_ACQUIRE) &&
+		    ch->ops->peer_views && ch->ops->peer_views(ch, i)) {
+			slots |= 1ull << i;
+			continue;
+		}
+		if (atomic_load_explicit(&p->ctrl->waiting,
+					 memory_order_relaxed) & what)
+			slots |= 1ull << i;
+	}
+	if (slots)
+		ch->ops->notify(ch, slots);
+}
+
+/*
+ * Our control page's waiting word, from how many of our threads sleep for
+ * each thing (and whether the application armed mpkshm_fd() for data):
+ * one thread waking must not clear the bit another still sleeps on.
+ */
+static void waiting_add(struct mpkshm_channel *ch, uint32_t what, int delta)
+{
+	uint32_t word = 0;
+	unsigned int i;
+
+	pthread_mutex_lock(&ch->sleep_lock);
+	for (i = 0; i < 2; i++) {
+		if (what & (1u << i))
+			ch->waiters[i] += delta;
+		if (ch->waiters[i])
+			word |= 1u << i;
+	}
+	/* Callers mostly have the key open already: then no WRPKRU. */
+	mpkshm_window_open(ch->pkey, true);
+	atomic_store(&ch->own_ctrl->waiting, word);
+	mpkshm_window_close(ch->pkey, true);
+	pthread_mutex_unlock(&ch->sleep_lock);
+}
+
+void mpkshm_unarm(struct mpkshm_channel *ch)
+{
+	if (atomic_load_explicit(&ch->app_armed, memory_order_relaxed) &&
+	    atomic_exchange(&ch->app_armed, false))
+		waiting_add(ch, MPKSHM_WAIT_DATA, -1);
+}
+
+static struct timespec abs_time(uint64_t ns)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ns / 1000000000u),
+				  .tv_nsec = (long)(ns % 1000000000u) };
+}
+
+static int poll_ms(uint64_t deadline)
+{
+	uint64_t now = mpkshm_now_ns();
+
+	if (deadline == UINT64_MAX)
+		return -1;
+	return now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
+}
+
+/*
+ * Sleeps until the endpoint's fd polls readable, a wake-up after @epoch,
+ * or @deadline.  Returns 0, or the error draining the fd reported.
+ */
+static int sleep_on_fd(struct mpkshm_channel *ch, uint64_t epoch,
+		       uint64_t deadline)
+{
+	struct pollfd pfd = { .fd = ch->fd, .events = POLLIN };
+	struct timespec ts;
+	int err = 0, ret;
+
+	pthread_mutex_lock(&ch->sleep_lock);
+	if (atomic_load(&ch->wake_epoch) != epoch) {
+		pthread_mutex_unlock(&ch->sleep_lock);
+		return 0;
+	}
+	if (!ch->sleeper && !atomic_load(&ch->app_armed)) {
+		ch->sleeper = true;
+		pthread_mutex_unlock(&ch->sleep_lock);
+		ret = poll(&pfd, 1, poll_ms(deadline));	/* EINTR: look again */
+		pthread_mutex_lock(&ch->sleep_lock);
+		ch->sleeper = false;
+		if (ret > 0 && ch->ops->drain && !atomic_load(&ch->app_armed))
+			err = ch->ops->drain(ch);
+		atomic_fetch_add(&ch->wake_epoch, 1);
+		if (ch->followers)
+			pthread_cond_broadcast(&ch->sleep_cond);
+		pthread_mutex_unlock(&ch->sleep_lock);
+		return err;
+	}
+	if (atomic_load(&ch->app_armed))
+		deadline = mpkshm_min(deadline,
+				      mpkshm_now_ns() + SHARED_FD_LOOK_NS);
+	ts = abs_time(deadline);
+	ch->followers++;
+	while (atomic_load(&ch->wake_epoch) == epoch &&
+	       mpkshm_now_ns() < deadline) {
+		if (deadline == UINT64_MAX)
+			pthread_cond_wait(&ch->sleep_cond, &ch->sleep_lock);
+		else
+			pthread_cond_timedwait(&ch->sleep_cond, &ch->sleep_lock,
+					       &ts);
+	}
+	ch->followers--;
+	pthread_mutex_unlock(&ch->sleep_lock);
+	return 0;
+}
+
+/*
+ * Whether every writer can see us sleep and ring us, and we can see it:
+ * on the memfd backend each learns of the other from the broker, late.
+ */
+static bool writers_see_us(struct mpkshm_channel *ch)
+{
+	uint64_t me = 1ull << ch->slot;
+	unsigned int i;
+
+	for (i = 0; i < ch->max_members; i++) {
+		const struct mpkshm_peer *p = &ch->peers[i];
+
+		if (i == ch->slot || !mpkshm_peer_id(ch, i) ||
+		    !(__atomic_load_n(&p->rights, __ATOMIC_RELAXED) &
+		      MPKSHM_RIGHT_WRITE))
+			continue;
+		if (!__atomic_load_n(&p->seg, __ATOMIC_ACQUIRE) ||
+		    !(atomic_load_explicit(&p->ctrl->mapped,
+					   memory_order_relaxed) & me))
+			return false;
+	}
+	return true;
+}
+
+static bool stopped(struct mpkshm_channel *ch, unsigned int flags)
+{
+	return flags & MPKSHM_WAIT_STOPPABLE &&
+	       atomic_load_explicit(&ch->stop, memory_order_relaxed);
+}
+
+int mpkshm_wait_until(struct mpkshm_channel *ch, mpkshm_ready_fn ready, void *arg, uint32_t what,
+		      uint64_t deadline, unsigned int flags)
+{
+	uint64_t spin_until, sleep_until, now, epoch;
+	unsigned int spins;
+	int ret;
+
+	/* Most calls find what they wait for at once: no clock then. */
+	ret = ready(ch, arg);
+	if (ret)
+		return ret;
+	now = mpkshm_now_ns();
+	spin_until = ch->spin_us == MPKSHM_SPIN_FOREVER ? UINT64_MAX :
+		     now + (uint64_t)ch->spin_us * 1000u;
+	for (spins = 0;; spins++) {
+		ret = ready(ch, arg);
+		if (ret)
+			return ret;
+		/* Reading the clock costs more than looking: not every time. */
+		if (spins % 32) {
+			__builtin_ia32_pause();
+			continue;
+		}
+		if (stopped(ch, flags))
+			return -ECANCELED;
+		now = mpkshm_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		if (now < spin_until) {
+			__builtin_ia32_pause();
+			continue;
+		}
+
+		/* Say we sleep, look once more, then sleep. */
+		epoch = atomic_load(&ch->wake_epoch);
+		waiting_add(ch, what, 1);
+		atomic_thread_fence(memory_order_seq_cst);
+		ret = ready(ch, arg);
+		if (ret || stopped(ch, flags)) {
+			waiting_add(ch, what, -1);
+			return ret ? ret : -ECANCELED;
+		}
+		/* A writer that cannot ring us yet: look again soon. */
+		sleep_until = deadline;
+		if (what & MPKSHM_WAIT_DATA && ch->ops->peer_views &&
+		    !writers_see_us(ch))
+			sleep_until = mpkshm_min(deadline, mpkshm_now_ns() +
+						 UNSEEN_LOOK_NS);
+		mpkshm_window_close(ch->pkey, true);
+		ret = sleep_on_fd(ch, epoch, sleep_until);
+		mpkshm_window_open(ch->pkey, true);
+		waiting_add(ch, what, -1);
+		if (ret < 0)
+			return ret;
+		ret = mpkshm_refresh(ch);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+MPKSHM_EXPORT int mpkshm_wait_prepare(struct mpkshm_channel *ch)
+{
+	int ret = mpkshm_usable(ch);
+
+	if (ret)
+		return ret;
+	mpkshm_unarm(ch);
+	mpkshm_window_open(ch->pkey, true);
+	/* Consume old readiness unless a thread in the library polls it. */
+	pthread_mutex_lock(&ch->sleep_lock);
+	if (!ch->sleeper && ch->ops->drain) {
+		ret = ch->ops->drain(ch);
+		atomic_fetch_add(&ch->wake_epoch, 1);
+		if (ch->followers)
+			pthread_cond_broadcast(&ch->sleep_cond);
+	}
+	pthread_mutex_unlock(&ch->sleep_lock);
+	if (!ret)
+		ret = mpkshm_refresh(ch);
+	if (!ret) {
+		/* As mpkshm_wait_until() does before it sleeps. */
+		waiting_add(ch, MPKSHM_WAIT_DATA, 1);
+		atomic_store(&ch->app_armed, true);
+		atomic_thread_fence(memory_order_seq_cst);
+		ret = mpkshm_message_waits(ch);
+		if (!ret)
+			ret = mpkshm_response_waits(ch);
+		if (ret)
+			mpkshm_unarm(ch);
+	}
+	mpkshm_window_close(ch->pkey, true);
+	return ret < 0 ? ret : ret > 0;
+}

@@ -20,6 +20,7 @@
 #include <linux/pid.h>
 #include <linux/pseudo_fs.h>
 #include <linux/ratelimit.h>
+#include <linux/sched/coredump.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
@@ -61,6 +62,17 @@ static atomic64_t mpklink_next_member_id = ATOMIC64_INIT(0);
 static DEFINE_RATELIMIT_STATE(mpklink_deny_ratelimit, 5 * HZ, 10);
 
 /* Any thread of the calling process being traced. */
+/*
+ * Makes the caller's address space non-dumpable, as ssh-agent makes
+ * itself: set_dumpable() is not exported, so its one line is done here.
+ * Nothing undoes it but the process itself (prctl) or its next execve().
+ */
+static void mpklink_seal_current_mm(void)
+{
+	set_mask_bits(&current->mm->flags, MMF_DUMPABLE_MASK,
+		      SUID_DUMP_DISABLE);
+}
+
 static bool mpklink_current_traced(void)
 {
 	struct task_struct *t;
@@ -371,6 +383,18 @@ int mpklink_attach(struct mpklink_attach __user *uarg)
 	mutex_unlock(&ch->lock);
 	if (err)
 		goto err_free;
+
+	/*
+	 * Granted.  From now on a process of the same user must not read
+	 * what this one copies out of the channel (ptrace, /proc/PID/mem,
+	 * process_vm_readv all need the mm dumpable), and a tracer that
+	 * attached since the check above is caught by this one.
+	 */
+	mpklink_seal_current_mm();
+	if (mpklink_current_traced()) {
+		err = -EPERM;
+		goto err_free;
+	}
 
 	member->tgid = get_pid(task_tgid(current));
 	member->id = atomic64_inc_return(&mpklink_next_member_id);

@@ -1540,10 +1540,21 @@ static void op_procmem(struct thr *t)
 
 	switch (below(t, 4)) {
 	case 0:
-		ret = pread(t->memfd, t->scratch, len, (off_t)p);
-		break;
 	case 1:
-		ret = pwrite(t->memfd, t->scratch, len, (off_t)p);
+		/*
+		 * A member is non-dumpable, so its /proc files are root's: a
+		 * worker of another uid that attached before this thread
+		 * started could not open it (EACCES), and is asked again.
+		 */
+		if (t->memfd < 0)
+			t->memfd = hide_fd(open("/proc/self/mem",
+						O_RDWR | O_CLOEXEC));
+		if (t->memfd < 0)
+			ret = -1;
+		else if (below(t, 2))
+			ret = pread(t->memfd, t->scratch, len, (off_t)p);
+		else
+			ret = pwrite(t->memfd, t->scratch, len, (off_t)p);
 		break;
 	case 2:
 		ret = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
@@ -1558,7 +1569,7 @@ static void op_procmem(struct thr *t)
 		note("procmem: %ld bytes at %p moved", ret, (void *)p);
 	}
 	check_errno(OP_procmem, "/proc/self/mem", ret,
-		    ERRS(EIO, EFAULT, ENOMEM, EPERM, ESRCH));
+		    ERRS(EIO, EFAULT, ENOMEM, EPERM, ESRCH, EACCES));
 }
 
 static void op_close(struct thr *t)

@@ -5,10 +5,14 @@
 # "make -C DIR".  Included, never run.
 
 MPKLINK_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))/../..)
-# MPKLink's version, the only place it is written: the library's (and the
-# major number of its soname), mpkshm.pc's, mpklink-grant --version's and
-# the DKMS package's (dkms.conf gets it when make installs the sources).
-MPKLINK_VERSION := 0.1.0
+# MPKLink's version, the only place it is written: mpklink-grant
+# --version's and the DKMS package's (dkms.conf gets it when make installs
+# the sources).
+MPKLINK_VERSION := 0.2.0
+# libmpkshm's version, its ABI's: mpkshm_version()'s, mpkshm.pc's, and its
+# major number the soname's (libmpkshm.so.MAJOR), raised whenever a
+# program built against the old header would break.
+LIBMPKSHM_VERSION := 1.0.0
 BUILD ?= $(MPKLINK_TOP)/build
 MPKLINK_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mpklink
 

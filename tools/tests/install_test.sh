@@ -18,7 +18,8 @@ SERVER=
 trap '[ -n "$SERVER" ] && kill "$SERVER" 2> /dev/null; rm -rf "$TMP"' EXIT
 
 VERSION=$(sed -n 's/^MPKLINK_VERSION := //p' "$TOP/tools/build/flags.mk")
-MAJOR=${VERSION%%.*}
+LIBVERSION=$(sed -n 's/^LIBMPKSHM_VERSION := //p' "$TOP/tools/build/flags.mk")
+MAJOR=${LIBVERSION%%.*}
 D=$TMP/root
 LIB=$D/usr/lib
 
@@ -46,25 +47,25 @@ result() {
 	fi
 }
 
-tap_plan 35
+tap_plan 36
 
 tap_check "make install DESTDIR=... PREFIX=/usr" mk install DESTDIR="$D" PREFIX=/usr
 
 # --- the library ---------------------------------------------------------------
 
-real=$LIB/libmpkshm.so.$VERSION
+real=$LIB/libmpkshm.so.$LIBVERSION
 soname=$(readelf -d "$real" 2> /dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
 p=()
 [ -f "$real" ] && [ ! -L "$real" ] || p+=("$real is not a regular file")
 [ "$soname" = "libmpkshm.so.$MAJOR" ] || p+=("SONAME is '$soname'")
-result "libmpkshm.so.$VERSION installed, soname libmpkshm.so.$MAJOR" "${p[@]}"
+result "libmpkshm.so.$LIBVERSION installed, soname libmpkshm.so.$MAJOR" "${p[@]}"
 
 p=()
 for link in "libmpkshm.so.$MAJOR" libmpkshm.so; do
-	[ -L "$LIB/$link" ] && [ "$(readlink "$LIB/$link")" = "libmpkshm.so.$VERSION" ] ||
+	[ -L "$LIB/$link" ] && [ "$(readlink "$LIB/$link")" = "libmpkshm.so.$LIBVERSION" ] ||
 		p+=("$link: $(ls -l "$LIB/$link" 2>&1)")
 done
-result "libmpkshm.so.$MAJOR and libmpkshm.so link to libmpkshm.so.$VERSION" "${p[@]}"
+result "libmpkshm.so.$MAJOR and libmpkshm.so link to libmpkshm.so.$LIBVERSION" "${p[@]}"
 
 want=$(cd "$TOP/libmpkshm/src" && ls -- *.c | sed 's/\.c$/.o/' | sort)
 got=$(ar t "$LIB/libmpkshm.a" 2>&1 | sort)
@@ -106,12 +107,12 @@ tap_check "linux/mpklink.h compiles on its own with pkg-config's flags" \
 
 p=()
 v=$(pc --modversion mpkshm 2>&1)
-[ "$v" = "$VERSION" ] || p+=("version: $v")
+[ "$v" = "$LIBVERSION" ] || p+=("version: $v")
 for var in libdir=/usr/lib includedir=/usr/include; do
 	got=$(PKG_CONFIG_LIBDIR=$PC_PATH pkg-config --variable="${var%%=*}" mpkshm 2>&1)
 	[ "$got" = "${var#*=}" ] || p+=("${var%%=*}: $got")
 done
-result "mpkshm.pc: version $VERSION, libdir /usr/lib, includedir /usr/include" "${p[@]}"
+result "mpkshm.pc: version $LIBVERSION, libdir /usr/lib, includedir /usr/include" "${p[@]}"
 
 libs=" $(pc --static --libs mpkshm 2>&1) "
 p=()
@@ -276,6 +277,16 @@ run_service() {
 	SERVER=
 }
 
+# The memfd backend's broker: installed, and the library knows where.  The
+# services below run it from DESTDIR, where the library would find it once
+# the package is in place.
+p=()
+[ -x "$D/usr/libexec/mpkshm-broker" ] || p+=("no /usr/libexec/mpkshm-broker")
+grep -qa '/usr/libexec/mpkshm-broker' "$LIB/libmpkshm.so.$LIBVERSION" ||
+	p+=("the library does not name /usr/libexec/mpkshm-broker")
+result "mpkshm-broker installed in LIBEXECDIR, and the library starts it from there" "${p[@]}"
+export MPKSHM_BROKER=$D/usr/libexec/mpkshm-broker
+
 tap_check "the example builds with pkg-config --cflags --libs mpkshm alone" \
 	sh -c "\${CC:-cc} -O2 -Wall -Wextra -Werror -o '$TMP/wc_shared' '$EXAMPLE' \
 		\$(PKG_CONFIG_LIBDIR='$PC_PATH' PKG_CONFIG_SYSROOT_DIR='$D' pkg-config --cflags --libs mpkshm)"
@@ -299,7 +310,7 @@ run_service "static" "$TMP/wc_static"
 D2=$TMP/default
 p=()
 mk install DESTDIR="$D2" > "$TMP/out" 2>&1 || p+=("$(cat "$TMP/out")")
-for f in /usr/local/bin/mpklink-grant /usr/local/lib/libmpkshm.so.$VERSION \
+for f in /usr/local/bin/mpklink-grant /usr/local/lib/libmpkshm.so.$LIBVERSION \
 	/usr/local/lib/pkgconfig/mpkshm.pc /usr/local/include/mpkshm.h \
 	/usr/local/share/man/man8/mpklink-grant.8 \
 	/usr/local/lib/udev/rules.d/60-mpklink.rules \

@@ -267,7 +267,7 @@ static bool acceptable(struct broker *b, const int fds[2])
 static void hello(struct broker *b, unsigned int slot)
 {
 	struct member *m = &b->m[slot];
-	struct mpkshm_wire w;
+	struct mpkshm_wire w = { 0 };
 	unsigned int i;
 	int fds[2], err;
 

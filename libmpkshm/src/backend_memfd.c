@@ -260,7 +260,7 @@ static int map_slot(struct mpkshm_channel *ch, unsigned int slot, int fd)
 static void read_socket(struct mpkshm_channel *ch)
 {
 	struct memfd_channel *m = ch->backend;
-	struct mpkshm_wire w;
+	struct mpkshm_wire w = { 0 };
 	int fds[2], err;
 
 	pthread_mutex_lock(&m->socket_lock);
@@ -448,7 +448,7 @@ static int memfd_map(struct mpkshm_channel *ch, const struct mpkshm_wire *w,
 static int welcome(struct mpkshm_channel *ch, uint64_t deadline)
 {
 	struct memfd_channel *m = ch->backend;
-	struct mpkshm_wire w;
+	struct mpkshm_wire w = { 0 };
 	int fds[2], err;
 
 	err = recv_before(m->sock, &w, fds, deadline);

@@ -330,11 +330,14 @@ TEST_F(call, server_error_reaches_the_caller)
 	size_t len, i;
 
 	ASSERT_EQ(0, lt_server_start(&s, self->b, fail_as_asked, NULL));
-	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		EXPECT_EQ(cases[i].got,
-			  mpkshm_call(self->a, lt_id(self->b), &cases[i].sent,
-				      sizeof(int), resp, sizeof(resp), &len,
-				      5000)) TH_LOG("server said %d", cases[i].sent);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int sent = cases[i].sent, want = cases[i].got;
+		int got = mpkshm_call(self->a, lt_id(self->b), &sent,
+				      sizeof(sent), resp, sizeof(resp), &len,
+				      5000);
+
+		EXPECT_EQ(want, got) TH_LOG("server said %d", sent);
+	}
 	EXPECT_EQ(0, lt_server_stop(&s));
 	ASSERT_EQ(0, mpkshm_serve_stats(self->b, &st));
 	EXPECT_EQ(6, st.requests);

@@ -32,26 +32,17 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "memfd_join.h"
 #include "memfd_wire.h"
 
 #define SEALS (F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE)
-
-/* How long a creator that bound the name may take to listen on it. */
-#define NAME_TAKEN_NS	1000000000ull
-
-#ifndef MPKSHM_BROKER_PATH
-#define MPKSHM_BROKER_PATH "/usr/local/libexec/mpkshm-broker"
-#endif
 
 struct memfd_channel {
 	int sock;			/* to the broker */
@@ -69,160 +60,6 @@ struct memfd_channel {
 	int peer_bell[MPKSHM_MAX_MEMBERS];
 	uint64_t mapped_id[MPKSHM_MAX_MEMBERS];	/* whose memfd each slot shows */
 };
-
-/* Milliseconds left until @deadline (ns, UINT64_MAX: forever) for poll(). */
-static int ms_left(uint64_t deadline)
-{
-	uint64_t now = mpkshm_now_ns();
-
-	if (deadline == UINT64_MAX)
-		return -1;
-	if (now >= deadline)
-		return 0;
-	return (int)((deadline - now + 999999) / 1000000);
-}
-
-/* --- starting a broker --------------------------------------------------- */
-
-static const char *broker_path(void)
-{
-	/* For uninstalled builds and tests; ignored by setuid programs. */
-	const char *path = secure_getenv("MPKSHM_BROKER");
-
-	return path && *path ? path : MPKSHM_BROKER_PATH;
-}
-
-static int spawn(const char *path, int listen_fd, char *const argv[])
-{
-	char *const envp[] = { NULL };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	int err, status;
-	pid_t pid;
-
-	sigemptyset(&none);
-	sigfillset(&all);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &all);
-	/* Its own session: a terminal's ^C to the creator spares it. */
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-				 POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, listen_fd, 3);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDWR, 0);
-	posix_spawn_file_actions_adddup2(&fa, 0, 1);
-	posix_spawn_file_actions_adddup2(&fa, 0, 2);
-	posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-	err = posix_spawn(&pid, path, &fa, &attr, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (err)
-		return err == ENOENT || err == EACCES || err == ENOEXEC ?
-		       -ENOPKG : -err;
-	/*
-	 * It forks the broker and exits once the broker is set up.  ECHILD:
-	 * the application reaped it first (or ignores SIGCHLD); joining will
-	 * tell whether the broker runs.
-	 */
-	while (waitpid(pid, &status, 0) < 0) {
-		if (errno != EINTR)
-			return 0;
-	}
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 1 ? -ENOMEM :
-								-ENOPKG;
-}
-
-/*
- * Binds the channel's name and starts its broker with the socket.
- * EADDRINUSE: someone holds the name (the caller finds out who).
- */
-static int broker_start(const char *name, const struct mpkshm_options *o)
-{
-	char seg[24], members[16], channel[MPKLINK_NAME_MAX];
-	char *argv[] = { "mpkshm-broker", seg, members, channel, NULL };
-	struct sockaddr_un addr;
-	socklen_t len;
-	int fd, err;
-
-	if (!o->segment_size || o->segment_size % MPKSHM_PAGE ||
-	    o->segment_size < 2 * MPKSHM_PAGE ||
-	    o->segment_size > MPKSHM_MAX_SEGMENT || !o->max_members ||
-	    o->max_members > MPKSHM_MAX_MEMBERS)
-		return -EINVAL;
-	snprintf(seg, sizeof(seg), "%zu", o->segment_size);
-	snprintf(members, sizeof(members), "%u", o->max_members);
-	snprintf(channel, sizeof(channel), "%s", name);
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	mpkshm_wire_address(&addr, &len, geteuid(), name);
-	if (bind(fd, (struct sockaddr *)&addr, len) || listen(fd, 64)) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	err = spawn(broker_path(), fd, argv);
-	close(fd);	/* the broker has it now; if it failed, the name is free */
-	return err;
-}
-
-/* --- reaching the broker ------------------------------------------------- */
-
-/*
- * Connects to channel @name's broker: a socket, ENOENT when nobody listens,
- * EADDRINUSE when the listener is not of our effective uid.
- */
-static int connect_broker(const char *name, uint64_t deadline)
-{
-	struct sockaddr_un addr;
-	struct ucred cred;
-	socklen_t len;
-	int sock, err;
-
-	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (sock < 0)
-		return -errno;
-	mpkshm_wire_address(&addr, &len, geteuid(), name);
-	while (connect(sock, (struct sockaddr *)&addr, len)) {
-		err = errno;
-		if ((err == EAGAIN || err == EINTR) && ms_left(deadline)) {
-			usleep(1000);	/* its backlog is full */
-			continue;
-		}
-		close(sock);
-		if (err == EAGAIN)
-			return -ETIMEDOUT;
-		return err == ECONNREFUSED ? -ENOENT : -err;
-	}
-	len = sizeof(cred);
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
-	    cred.uid != geteuid()) {
-		close(sock);
-		return -EADDRINUSE;	/* an impostor: tell it nothing */
-	}
-	return sock;
-}
-
-/* Receives one message from the broker, waiting until @deadline. */
-static int recv_before(int sock, struct mpkshm_wire *w, int fds[2],
-		       uint64_t deadline)
-{
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
-	int err;
-
-	for (;;) {
-		err = mpkshm_wire_recv(sock, w, fds);
-		if (err != -EAGAIN)
-			return err;
-		if (!ms_left(deadline))
-			return -ETIMEDOUT;
-		poll(&pfd, 1, ms_left(deadline));
-	}
-}
 
 /* --- a member ------------------------------------------------------------ */
 
@@ -357,9 +194,9 @@ static int wait_for_own_slot(struct mpkshm_channel *ch, uint64_t deadline)
 		mpkshm_window_close(ch->pkey, false);
 		if (id == ch->member_id)
 			return 0;
-		if (!ms_left(deadline))
+		if (!mpkshm_ms_left(deadline))
 			return -ETIMEDOUT;
-		poll(pfd, 2, ms_left(deadline));
+		poll(pfd, 2, mpkshm_ms_left(deadline));
 		/* It dropped us: it found our memfd or doorbell unfit. */
 		if (pfd[1].revents & (POLLHUP | POLLERR))
 			return -EPROTO;
@@ -451,7 +288,7 @@ static int welcome(struct mpkshm_channel *ch, uint64_t deadline)
 	struct mpkshm_wire w = { 0 };
 	int fds[2], err;
 
-	err = recv_before(m->sock, &w, fds, deadline);
+	err = mpkshm_wire_recv_by(m->sock, &w, fds, deadline);
 	if (err)
 		return err;
 	if (w.type == MPKSHM_WIRE_REFUSED) {
@@ -478,26 +315,26 @@ static int join(struct mpkshm_channel *ch, const char *name,
 		const struct mpkshm_options *opts, uint64_t deadline)
 {
 	struct memfd_channel *m = ch->backend;
-	uint64_t taken_until = 0;
+	uint64_t taken_until = 0;	/* how long a creator may take to listen */
 	bool name_taken = false;
 	int err;
 
 	for (;;) {
-		m->sock = connect_broker(name, deadline);
+		m->sock = mpkshm_broker_connect(name, deadline);
 		if (m->sock == -ENOENT && name_taken &&
 		    mpkshm_now_ns() >= taken_until)
 			return -EADDRINUSE;	/* bound, and never listening */
 		if (m->sock == -ENOENT && opts->flags & MPKSHM_OPEN_CREATE &&
-		    ms_left(deadline)) {
+		    mpkshm_ms_left(deadline)) {
 			if (name_taken) {
 				/* Bound by a creator that is not listening yet. */
 				usleep(1000);
 			} else {
-				err = broker_start(name, opts);
+				err = mpkshm_broker_start(name, opts);
 				if (err && err != -EADDRINUSE)
 					return err;
 				name_taken = err == -EADDRINUSE;
-				taken_until = mpkshm_now_ns() + NAME_TAKEN_NS;
+				taken_until = mpkshm_now_ns() + 1000000000ull;
 			}
 			continue;
 		}
@@ -507,7 +344,7 @@ static int join(struct mpkshm_channel *ch, const char *name,
 			return err == -ENOENT && name_taken ? -EADDRINUSE : err;
 		}
 		err = welcome(ch, deadline);
-		if (err != -ECONNRESET || !ms_left(deadline))
+		if (err != -ECONNRESET || !mpkshm_ms_left(deadline))
 			return err == -ECONNRESET ? -ETIMEDOUT : err;
 		/* It was exiting as we came: start over. */
 		close(m->sock);

@@ -33,6 +33,13 @@ void mpkshm_lock(struct mpkshm_channel *ch, pthread_mutex_t *m);
 int mpkshm_lock_by(struct mpkshm_channel *ch, pthread_mutex_t *m,
 		   uint64_t deadline);
 void mpkshm_unlock(struct mpkshm_channel *ch, pthread_mutex_t *m);
+/*
+ * Entering the send or receive side (@m) by @deadline.  The thread holding
+ * that side's zero-copy @window open (or any thread, on a single-threaded
+ * endpoint with one open) gets EBUSY: the window must be closed first.
+ */
+int mpkshm_enter(struct mpkshm_channel *ch, pthread_mutex_t *m,
+		 const bool *window, uint64_t deadline);
 
 /* Every call starts here: EBADF in a child after fork, EKEYREVOKED. */
 int mpkshm_usable(struct mpkshm_channel *ch);

@@ -75,6 +75,20 @@ void mpkshm_unlock(struct mpkshm_channel *ch, pthread_mutex_t *m)
 		pthread_mutex_unlock(m);
 }
 
+int mpkshm_enter(struct mpkshm_channel *ch, pthread_mutex_t *m,
+		 const bool *window, uint64_t deadline)
+{
+	int err = mpkshm_lock_by(ch, m, deadline);
+
+	if (err)
+		return err;
+	if (*window) {
+		mpkshm_unlock(ch, m);
+		return -EBUSY;
+	}
+	return 0;
+}
+
 /*
  * Forks, counted in the child, so that every call can tell an inherited
  * endpoint without a getpid() system call (glibc no longer caches it).

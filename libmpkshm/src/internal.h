@@ -330,6 +330,7 @@ struct mpkshm_channel {
 	pthread_t peek_owner;		/* by this thread */
 	unsigned int next_writer;	/* round robin */
 	struct mpkshm_partial *partial[MPKSHM_MAX_MEMBERS];
+	unsigned int partials;		/* of them, not NULL */
 
 	/* Calls in flight (call_lock); one thread at a time takes responses. */
 	pthread_mutex_t call_lock;

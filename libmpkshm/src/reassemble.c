@@ -40,6 +40,7 @@ static void partial_drop(struct mpkshm_channel *ch, unsigned int slot)
 		free(p->bytes);
 	free(p);
 	ch->partial[slot] = NULL;
+	ch->partials--;
 }
 
 void mpkshm_partials_free(struct mpkshm_channel *ch)
@@ -54,7 +55,7 @@ bool mpkshm_partial_complete(struct mpkshm_channel *ch)
 {
 	unsigned int i;
 
-	for (i = 0; i < ch->max_members; i++)
+	for (i = 0; ch->partials && i < ch->max_members; i++)
 		if (ch->partial[i] && ch->partial[i]->complete)
 			return true;
 	return false;
@@ -64,7 +65,7 @@ int mpkshm_partials_departed(struct mpkshm_channel *ch)
 {
 	unsigned int i;
 
-	for (i = 0; i < ch->max_members; i++) {
+	for (i = 0; ch->partials && i < ch->max_members; i++) {
 		struct mpkshm_partial *p = ch->partial[i];
 
 		if (!p || p->complete ||
@@ -122,7 +123,7 @@ static ssize_t deliver_complete(struct mpkshm_channel *ch, void *buf,
 	unsigned int i;
 	ssize_t len;
 
-	for (i = 0; i < ch->max_members; i++) {
+	for (i = 0; ch->partials && i < ch->max_members; i++) {
 		struct mpkshm_partial *p = ch->partial[i];
 
 		if (!p || !p->complete)
@@ -181,6 +182,7 @@ static int begin(struct mpkshm_channel *ch, const struct mpkshm_found *f,
 		mpkshm_sign_state_begin(&p->sign, ch->name, &what);
 	}
 	ch->partial[f->slot] = p;
+	ch->partials++;
 	return 0;
 }
 

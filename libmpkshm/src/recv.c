@@ -246,21 +246,9 @@ int mpkshm_verify_record(struct mpkshm_channel *ch,
 				 f->view.payload + h->len);
 }
 
-/*
- * Entering the receive side by @deadline.  The thread holding a peek open
- * (or any thread, on a single-threaded endpoint with one open) gets EBUSY.
- */
 int mpkshm_enter_recv(struct mpkshm_channel *ch, uint64_t deadline)
 {
-	int err = mpkshm_lock_by(ch, &ch->recv_lock, deadline);
-
-	if (err)
-		return err;
-	if (ch->peeking) {
-		mpkshm_unlock(ch, &ch->recv_lock);
-		return -EBUSY;
-	}
-	return 0;
+	return mpkshm_enter(ch, &ch->recv_lock, &ch->peeking, deadline);
 }
 
 MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,

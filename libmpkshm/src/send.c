@@ -221,22 +221,9 @@ static void publish(struct mpkshm_channel *ch, uint64_t pos,
 	mpkshm_wake(ch, readers, MPKSHM_WAIT_DATA);
 }
 
-/*
- * Entering the send side by @deadline.  The thread holding a reservation
- * open (or any thread, on a single-threaded endpoint with one open) gets
- * EBUSY: the window must be closed first.
- */
 static int enter_send(struct mpkshm_channel *ch, uint64_t deadline)
 {
-	int err = mpkshm_lock_by(ch, &ch->send_lock, deadline);
-
-	if (err)
-		return err;
-	if (ch->reserved) {
-		mpkshm_unlock(ch, &ch->send_lock);
-		return -EBUSY;
-	}
-	return 0;
+	return mpkshm_enter(ch, &ch->send_lock, &ch->reserved, deadline);
 }
 
 MPKSHM_EXPORT int mpkshm_reserve(struct mpkshm_channel *ch, size_t len,

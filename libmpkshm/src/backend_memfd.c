@@ -6,17 +6,19 @@
  * so that the two can be compared, and so services can be developed where
  * the module is not loaded.
  *
- * Each channel has a broker, mpkshm-broker (broker/broker.c), a process of
- * its own listening on the abstract Unix socket "mpkshm/EUID/NAME"
- * (memfd_wire.h).  The first member to open a channel with
- * MPKSHM_OPEN_CREATE binds that name, starts the broker with the socket,
- * and joins like everyone else; the broker exits when the last member has
- * left, so the channel lives while any member does.
+ * Every memfd channel of a user is served by that user's broker,
+ * mpkshm-broker (broker/), a process of its own listening on the abstract
+ * Unix socket "mpkshm/EUID" (memfd_wire.h).  The first member to open a
+ * channel with MPKSHM_OPEN_CREATE while the user has no broker binds that
+ * name and starts the broker with the socket (memfd_join.c); every member
+ * then asks the broker for its channel by name.  A channel lives while any
+ * member does, and the broker while any channel does.
  *
  * Abstract names belong to no one: a process of another user can bind
  * ours first.  So a member talks only to a broker whose SO_PEERCRED is our
  * own effective uid; a name held by anyone else is EADDRINUSE, never a
- * join, and nothing is sent before that check.
+ * join, and nothing is sent before that check, not even the channel's
+ * name.
  *
  * Joining: the broker sends the slot, the member id and the directory (a
  * memfd members map read-only); the member creates a memfd for its slot
@@ -278,9 +280,28 @@ static int memfd_map(struct mpkshm_channel *ch, const struct mpkshm_wire *w,
 	return wait_for_own_slot(ch, deadline);
 }
 
+/* Asks the broker for channel @name (and to create it, if we may). */
+static int ask(struct mpkshm_channel *ch, const char *name,
+	       const struct mpkshm_options *opts)
+{
+	struct memfd_channel *m = ch->backend;
+	struct mpkshm_wire w = {
+		.type = MPKSHM_WIRE_OPEN, .version = MPKSHM_WIRE_VERSION,
+		.segment_size = opts->segment_size,
+		.max_members = opts->max_members,
+		.flags = opts->flags & MPKSHM_OPEN_CREATE ? MPKSHM_WIRE_CREATE : 0,
+	};
+	int err;
+
+	snprintf(w.name, sizeof(w.name), "%s", name);
+	err = mpkshm_wire_send(m->sock, &w, NULL, 0);
+	return err == -EAGAIN ? -EPROTO : err;
+}
+
 /*
- * The broker's first message: our slot and the directory, or a refusal.
- * ECONNRESET: it closed without a word (it is exiting: try again).
+ * The broker's answer: our slot and the directory, or a refusal.
+ * ECONNRESET: it closed without a word (it is exiting); EAGAIN: it has
+ * too many connections waiting (both: try again).
  */
 static int welcome(struct mpkshm_channel *ch, uint64_t deadline)
 {
@@ -293,8 +314,13 @@ static int welcome(struct mpkshm_channel *ch, uint64_t deadline)
 		return err;
 	if (w.type == MPKSHM_WIRE_REFUSED) {
 		mpkshm_wire_close_fds(fds);
-		return w.error == EACCES || w.error == EUSERS ? -w.error :
-								 -EPROTO;
+		switch (w.error) {
+		case EACCES: case EUSERS: case ENOENT: case EINVAL:
+		case EMFILE: case EAGAIN:
+			return -w.error;
+		default:
+			return -EPROTO;
+		}
 	}
 	if (w.type != MPKSHM_WIRE_WELCOME || fds[0] < 0 || fds[1] >= 0) {
 		mpkshm_wire_close_fds(fds);
@@ -306,31 +332,31 @@ static int welcome(struct mpkshm_channel *ch, uint64_t deadline)
 }
 
 /*
- * Joins channel @name, starting its broker if it has none and the caller
- * may create it.  Losing the race to create it is joining the winner's;
- * finding the name held by a socket that does not accept us is
- * EADDRINUSE.
+ * Joins channel @name through our user's broker, starting the broker if
+ * there is none and the caller may create channels.  Losing the race to
+ * start it is joining the winner's; finding the name held by a socket
+ * that does not accept us is EADDRINUSE.
  */
 static int join(struct mpkshm_channel *ch, const char *name,
 		const struct mpkshm_options *opts, uint64_t deadline)
 {
 	struct memfd_channel *m = ch->backend;
-	uint64_t taken_until = 0;	/* how long a creator may take to listen */
+	uint64_t taken_until = 0;	/* how long a starter may take to listen */
 	bool name_taken = false;
 	int err;
 
 	for (;;) {
-		m->sock = mpkshm_broker_connect(name, deadline);
+		m->sock = mpkshm_broker_connect(deadline);
 		if (m->sock == -ENOENT && name_taken &&
 		    mpkshm_now_ns() >= taken_until)
 			return -EADDRINUSE;	/* bound, and never listening */
 		if (m->sock == -ENOENT && opts->flags & MPKSHM_OPEN_CREATE &&
 		    mpkshm_ms_left(deadline)) {
 			if (name_taken) {
-				/* Bound by a creator that is not listening yet. */
+				/* Bound by a starter that is not listening yet. */
 				usleep(1000);
 			} else {
-				err = mpkshm_broker_start(name, opts);
+				err = mpkshm_broker_start();
 				if (err && err != -EADDRINUSE)
 					return err;
 				name_taken = err == -EADDRINUSE;
@@ -343,13 +369,18 @@ static int join(struct mpkshm_channel *ch, const char *name,
 			m->sock = -1;
 			return err == -ENOENT && name_taken ? -EADDRINUSE : err;
 		}
-		err = welcome(ch, deadline);
-		if (err != -ECONNRESET || !mpkshm_ms_left(deadline))
-			return err == -ECONNRESET ? -ETIMEDOUT : err;
-		/* It was exiting as we came: start over. */
+		err = ask(ch, name, opts);
+		if (!err)
+			err = welcome(ch, deadline);
+		if ((err != -ECONNRESET && err != -EAGAIN) ||
+		    !mpkshm_ms_left(deadline))
+			return err == -ECONNRESET || err == -EAGAIN ?
+			       -ETIMEDOUT : err;
+		/* It was exiting as we came, or busy: start over. */
 		close(m->sock);
 		m->sock = -1;
 		name_taken = false;
+		usleep(1000);
 	}
 }
 
@@ -378,7 +409,15 @@ static int memfd_open(struct mpkshm_channel *ch, const char *name,
 		memfd_close(ch);
 		return -ENOSPC;
 	}
-	err = mpkshm_bell_open(&ch->fd, &m->own_bell);
+	/* A channel we would create must make sense before we ask. */
+	if (opts->flags & MPKSHM_OPEN_CREATE &&
+	    (opts->segment_size < 2 * MPKSHM_PAGE ||
+	     opts->segment_size % MPKSHM_PAGE ||
+	     opts->segment_size > MPKSHM_MAX_SEGMENT || !opts->max_members ||
+	     opts->max_members > MPKSHM_MAX_MEMBERS))
+		err = -EINVAL;
+	else
+		err = mpkshm_bell_open(&ch->fd, &m->own_bell);
 	if (!err)
 		err = join(ch, name, opts, deadline);
 	if (err)

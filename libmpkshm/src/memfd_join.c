@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
 /*
- * Reaching a memfd channel's broker: starting one when the channel has
- * none, and connecting to it, which is where a member checks that the
- * listener is of its own user before it says a word.
+ * Reaching the user's memfd broker: starting one when the user has none,
+ * and connecting to it, which is where a member checks that the listener
+ * is of its own user before it says a word.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -87,30 +87,17 @@ static int spawn(const char *path, int listen_fd, char *const argv[])
 								-ENOPKG;
 }
 
-/*
- * Binds the channel's name and starts its broker with the socket.
- * EADDRINUSE: someone holds the name (the caller finds out who).
- */
-int mpkshm_broker_start(const char *name, const struct mpkshm_options *o)
+int mpkshm_broker_start(void)
 {
-	char seg[24], members[16], channel[MPKLINK_NAME_MAX];
-	char *argv[] = { "mpkshm-broker", seg, members, channel, NULL };
+	char *argv[] = { "mpkshm-broker", NULL };
 	struct sockaddr_un addr;
 	socklen_t len;
 	int fd, err;
 
-	if (!o->segment_size || o->segment_size % MPKSHM_PAGE ||
-	    o->segment_size < 2 * MPKSHM_PAGE ||
-	    o->segment_size > MPKSHM_MAX_SEGMENT || !o->max_members ||
-	    o->max_members > MPKSHM_MAX_MEMBERS)
-		return -EINVAL;
-	snprintf(seg, sizeof(seg), "%zu", o->segment_size);
-	snprintf(members, sizeof(members), "%u", o->max_members);
-	snprintf(channel, sizeof(channel), "%s", name);
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	mpkshm_wire_address(&addr, &len, geteuid(), name);
+	mpkshm_wire_address(&addr, &len, geteuid());
 	if (bind(fd, (struct sockaddr *)&addr, len) || listen(fd, 64)) {
 		err = -errno;
 		close(fd);
@@ -121,11 +108,7 @@ int mpkshm_broker_start(const char *name, const struct mpkshm_options *o)
 	return err;
 }
 
-/*
- * Connects to channel @name's broker: a socket, ENOENT when nobody listens,
- * EADDRINUSE when the listener is not of our effective uid.
- */
-int mpkshm_broker_connect(const char *name, uint64_t deadline)
+int mpkshm_broker_connect(uint64_t deadline)
 {
 	struct sockaddr_un addr;
 	struct ucred cred;
@@ -135,7 +118,7 @@ int mpkshm_broker_connect(const char *name, uint64_t deadline)
 	sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (sock < 0)
 		return -errno;
-	mpkshm_wire_address(&addr, &len, geteuid(), name);
+	mpkshm_wire_address(&addr, &len, geteuid());
 	while (connect(sock, (struct sockaddr *)&addr, len)) {
 		err = errno;
 		if ((err == EAGAIN || err == EINTR) && mpkshm_ms_left(deadline)) {

@@ -12,18 +12,18 @@
 int mpkshm_ms_left(uint64_t deadline);
 
 /*
- * Binds channel @name's abstract name and starts its broker with the
- * socket.  EADDRINUSE: someone holds the name (connecting tells who);
+ * Binds our user's broker name ("mpkshm/EUID") and starts the broker with
+ * the socket.  EADDRINUSE: someone holds the name (connecting tells who);
  * ENOPKG: no broker program.
  */
-int mpkshm_broker_start(const char *name, const struct mpkshm_options *o);
+int mpkshm_broker_start(void);
 
 /*
- * Connects to channel @name's broker: a socket, ENOENT when nobody listens,
+ * Connects to our user's broker: a socket, ENOENT when nobody listens,
  * EADDRINUSE when the listener is not of our effective uid (it was told
  * nothing), ETIMEDOUT when its backlog stayed full until @deadline.
  */
-int mpkshm_broker_connect(const char *name, uint64_t deadline);
+int mpkshm_broker_connect(uint64_t deadline);
 
 /* Receives one message from the broker, waiting until @deadline. */
 int mpkshm_wire_recv_by(int sock, struct mpkshm_wire *w, int fds[2],

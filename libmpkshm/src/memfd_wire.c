@@ -16,15 +16,14 @@
 /* Room for more descriptors than a message may carry: the extra are closed. */
 #define FDS_ROOM 8
 
-void mpkshm_wire_address(struct sockaddr_un *addr, socklen_t *len,
-			 uid_t uid, const char *name)
+void mpkshm_wire_address(struct sockaddr_un *addr, socklen_t *len, uid_t uid)
 {
 	int n;
 
 	memset(addr, 0, sizeof(*addr));
 	addr->sun_family = AF_UNIX;
 	n = snprintf(addr->sun_path + 1, sizeof(addr->sun_path) - 1,
-		     "mpkshm/%u/%s", (unsigned int)uid, name);
+		     "mpkshm/%u", (unsigned int)uid);
 	*len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
 }
 

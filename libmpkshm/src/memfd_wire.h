@@ -1,16 +1,20 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later OR MIT */
 /*
  * The memfd backend's socket protocol, spoken between members (the library,
- * backend_memfd.c) and the channel's broker (broker/broker.c, a process of
- * its own).  SOCK_SEQPACKET on the abstract name "mpkshm/EUID/NAME": one
- * struct mpkshm_wire per message, with up to two file descriptors.
+ * backend_memfd.c) and their user's broker (broker/broker.c, a process of
+ * its own serving every memfd channel of one user).  SOCK_SEQPACKET on the
+ * abstract name "mpkshm/EUID": one struct mpkshm_wire per message, with up
+ * to two file descriptors.
  *
+ *   member -> broker  OPEN     the channel's name; with MPKSHM_WIRE_CREATE
+ *                              and its geometry, create it if absent
  *   broker -> member  WELCOME  slot, member id, geometry; fd: the directory
- *   broker -> member  REFUSED  error (EACCES: another uid, EUSERS: full)
+ *   broker -> member  REFUSED  error (EACCES: another uid, ENOENT: no such
+ *                              channel, EUSERS: full, EINVAL, EMFILE)
  *   member -> broker  HELLO    fds: its sealed slot memfd, its doorbell
  *   broker -> member  PEER     slot, member id; fds: that member's memfd
  *                              and doorbell (sent before the directory
- *                              names it, as far as the socket has room)
+ *                              names it, as far as the member takes them)
  *
  * Both sides send with MSG_DONTWAIT: neither ever blocks on the other.
  */
@@ -22,13 +26,17 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
-#define MPKSHM_WIRE_VERSION	2
+#define MPKSHM_WIRE_VERSION	3
+
+/* OPEN's flags */
+#define MPKSHM_WIRE_CREATE	0x1
 
 enum mpkshm_wire_type {
 	MPKSHM_WIRE_WELCOME = 1,
 	MPKSHM_WIRE_HELLO,
 	MPKSHM_WIRE_PEER,
 	MPKSHM_WIRE_REFUSED,
+	MPKSHM_WIRE_OPEN,
 };
 
 struct mpkshm_wire {
@@ -39,12 +47,12 @@ struct mpkshm_wire {
 	uint32_t slot;
 	uint32_t max_members;
 	int32_t error;			/* REFUSED: a positive errno */
-	uint32_t reserved;
+	uint32_t flags;			/* OPEN: MPKSHM_WIRE_CREATE */
+	char name[64];			/* OPEN: the channel, NUL-terminated */
 };
 
-/* The abstract socket address of channel @name for user @uid. */
-void mpkshm_wire_address(struct sockaddr_un *addr, socklen_t *len,
-			 uid_t uid, const char *name);
+/* The abstract socket address of user @uid's broker. */
+void mpkshm_wire_address(struct sockaddr_un *addr, socklen_t *len, uid_t uid);
 
 /*
  * Sends @w with @nfds (0..2) descriptors, never blocking: 0, -EAGAIN when

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later OR MIT
 /*
  * The memfd backend's broker and its peers, none of them trusted: a
- * process of another user holding the channel's name first, one knocking
+ * process of another user holding the broker's name first, one knocking
  * on our broker, a creator that leaves or is killed, a member that stops
  * calling into the library, a broker that says nothing or sends garbage,
  * a writer that joins while a reader sleeps.  The tests that need a second
@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <dirent.h>
+#include <sched.h>
 
 #include "kselftest_harness.h"
 #include "lib_test.h"
@@ -40,18 +41,28 @@ static int become_other_user(void)
 	       setresuid(OTHER_UID, OTHER_UID, OTHER_UID) ? -1 : 0;
 }
 
-/* A socket bound to the abstract name channel @name has for @uid. */
-static int bind_name(const char *name, uid_t uid, bool listening)
+/* A socket bound to the abstract name of @uid's broker. */
+static int bind_name(uid_t uid, bool listening)
 {
 	struct sockaddr_un addr;
 	socklen_t len;
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 
-	mpkshm_wire_address(&addr, &len, uid, name);
+	mpkshm_wire_address(&addr, &len, uid);
 	if (s < 0 || bind(s, (struct sockaddr *)&addr, len) ||
 	    (listening && listen(s, 8)))
 		return -1;
 	return s;
+}
+
+/*
+ * Abstract names are per network namespace: a test that holds, fakes or
+ * watches its user's broker name gets a namespace of its own, so no real
+ * broker (of another test) is in the way.  Needs root.
+ */
+static int own_names(void)
+{
+	return unshare(CLONE_NEWNET) ? -errno : 0;
 }
 
 static int count_fds(void)
@@ -76,11 +87,11 @@ struct impostor_report {
 };
 
 /*
- * As uid 65534: holds channel @name of @victim (listening or not), counts
+ * As uid 65534: holds @victim's broker name (listening or not), counts
  * what connects and what it is sent, until @stop is closed.
  */
-static int impostor(const char *name, uid_t victim, bool listening,
-		    int ready, int stop, int report)
+static int impostor(uid_t victim, bool listening, int ready, int stop,
+		    int report)
 {
 	struct impostor_report r = { 0 };
 	struct pollfd pfd[2];
@@ -88,7 +99,7 @@ static int impostor(const char *name, uid_t victim, bool listening,
 
 	if (become_other_user())
 		return 1;
-	s = bind_name(name, victim, listening);
+	s = bind_name(victim, listening);
 	if (s < 0 || write(ready, "r", 1) != 1)
 		return 2;
 	pfd[0] = (struct pollfd){ .fd = stop, .events = POLLIN };
@@ -129,7 +140,7 @@ struct held_name {
 	int stop, report;
 };
 
-static int hold_name(struct held_name *h, const char *name, bool listening)
+static int hold_name(struct held_name *h, bool listening)
 {
 	int ready[2], stop[2], report[2];
 	char c;
@@ -139,7 +150,7 @@ static int hold_name(struct held_name *h, const char *name, bool listening)
 	h->pid = fork();
 	if (h->pid == 0) {
 		close(stop[1]);
-		_exit(impostor(name, geteuid(), listening, ready[1], stop[0],
+		_exit(impostor(geteuid(), listening, ready[1], stop[0],
 			       report[1]));
 	}
 	close(ready[1]);
@@ -169,8 +180,9 @@ TEST(name_held_by_another_user_is_eaddrinuse_and_told_nothing)
 
 	if (geteuid() != 0)
 		SKIP(return, "needs root to run a process of another user");
+	ASSERT_EQ(0, own_names());
 	lt_name(name, "impostor");
-	ASSERT_EQ(0, hold_name(&h, name, true));
+	ASSERT_EQ(0, hold_name(&h, true));
 	EXPECT_EQ(-EADDRINUSE, open_memfd(name, MPKSHM_OPEN_CREATE, 2000, &ch));
 	EXPECT_EQ(-EADDRINUSE, open_memfd(name, 0, 2000, &ch));
 	ASSERT_EQ(0, release_name(&h, &r));
@@ -190,12 +202,46 @@ TEST(name_bound_without_listening_by_another_user_is_eaddrinuse)
 
 	if (geteuid() != 0)
 		SKIP(return, "needs root to run a process of another user");
+	ASSERT_EQ(0, own_names());
 	lt_name(name, "squatter");
-	ASSERT_EQ(0, hold_name(&h, name, false));
+	ASSERT_EQ(0, hold_name(&h, false));
 	start = lt_now_ns();
 	EXPECT_EQ(-EADDRINUSE, open_memfd(name, MPKSHM_OPEN_CREATE, 3000, &ch));
 	EXPECT_GT(3000000000LL, lt_now_ns() - start);
 	ASSERT_EQ(0, release_name(&h, &r));
+}
+
+TEST(broker_ends_when_its_users_last_channel_ends)
+{
+	struct mpkshm_channel *a, *b;
+	char one[MPKLINK_NAME_MAX], two[MPKLINK_NAME_MAX];
+	struct sockaddr_un addr;
+	long long deadline;
+	socklen_t len;
+	int s, err = 0;
+
+	if (geteuid() != 0)
+		SKIP(return, "needs root for a network namespace of its own");
+	ASSERT_EQ(0, own_names());
+	lt_name(one, "one");
+	lt_name(two, "two");
+	/* One broker for both: the second channel needs none started. */
+	ASSERT_EQ(0, open_memfd(one, MPKSHM_OPEN_CREATE, 2000, &a));
+	ASSERT_EQ(0, open_memfd(two, MPKSHM_OPEN_CREATE, 2000, &b));
+	mpkshm_close(a);
+	EXPECT_EQ(-ENOENT, open_memfd(one, 0, 2000, &a));
+	mpkshm_close(b);
+	mpkshm_wire_address(&addr, &len, geteuid());
+	deadline = lt_now_ns() + 2000000000LL;
+	while (lt_now_ns() < deadline) {
+		s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		err = connect(s, (struct sockaddr *)&addr, len) ? errno : 0;
+		close(s);
+		if (err == ECONNREFUSED)
+			break;
+		usleep(1000);
+	}
+	EXPECT_EQ(ECONNREFUSED, err);
 }
 
 TEST(broker_refuses_a_process_of_another_user)
@@ -207,6 +253,7 @@ TEST(broker_refuses_a_process_of_another_user)
 
 	if (geteuid() != 0)
 		SKIP(return, "needs root to run a process of another user");
+	ASSERT_EQ(0, own_names());
 	lt_name(name, "refuse");
 	ASSERT_EQ(0, open_memfd(name, MPKSHM_OPEN_CREATE, 2000, &a));
 	pid = fork();
@@ -220,7 +267,7 @@ TEST(broker_refuses_a_process_of_another_user)
 		if (become_other_user())
 			_exit(1);
 		s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-		mpkshm_wire_address(&addr, &len, owner, name);
+		mpkshm_wire_address(&addr, &len, owner);
 		if (connect(s, (struct sockaddr *)&addr, len))
 			_exit(2);
 		pfd = (struct pollfd){ .fd = s, .events = POLLIN };
@@ -435,10 +482,12 @@ static void *fake_broker_main(void *arg)
 static int fake_broker_start(struct fake_broker *fb, const char *tag,
 			     size_t bytes, int nfds)
 {
+	if (own_names())
+		return -1;
 	lt_name(fb->name, tag);
 	fb->bytes = bytes;
 	fb->nfds = nfds;
-	fb->listening = bind_name(fb->name, geteuid(), true);
+	fb->listening = bind_name(geteuid(), true);
 	if (fb->listening < 0)
 		return -1;
 	return pthread_create(&fb->thread, NULL, fake_broker_main, fb);
@@ -457,6 +506,8 @@ TEST(open_gives_up_on_a_broker_that_says_nothing)
 	struct fake_broker fb;
 	long long start, took;
 
+	if (geteuid() != 0)
+		SKIP(return, "needs root for a network namespace of its own");
 	ASSERT_EQ(0, fake_broker_start(&fb, "silent", 0, 0));
 	start = lt_now_ns();
 	EXPECT_EQ(-ETIMEDOUT, open_memfd(fb.name, 0, 300, &ch));
@@ -470,8 +521,11 @@ TEST(short_message_from_the_broker_is_eproto_and_leaks_no_descriptor)
 {
 	struct mpkshm_channel *ch;
 	struct fake_broker fb;
-	int before = count_fds();
+	int before;
 
+	if (geteuid() != 0)
+		SKIP(return, "needs root for a network namespace of its own");
+	before = count_fds();
 	ASSERT_EQ(0, fake_broker_start(&fb, "short", 3, 2));
 	EXPECT_EQ(-EPROTO, open_memfd(fb.name, 0, 2000, &ch));
 	fake_broker_stop(&fb);
@@ -482,8 +536,11 @@ TEST(welcome_with_too_many_descriptors_is_eproto_and_leaks_none)
 {
 	struct mpkshm_channel *ch;
 	struct fake_broker fb;
-	int before = count_fds();
+	int before;
 
+	if (geteuid() != 0)
+		SKIP(return, "needs root for a network namespace of its own");
+	before = count_fds();
 	ASSERT_EQ(0, fake_broker_start(&fb, "fds", sizeof(struct mpkshm_wire),
 				       5));
 	EXPECT_EQ(-EPROTO, open_memfd(fb.name, 0, 2000, &ch));

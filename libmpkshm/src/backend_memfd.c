@@ -295,6 +295,9 @@ static int ask(struct mpkshm_channel *ch, const char *name,
 
 	snprintf(w.name, sizeof(w.name), "%s", name);
 	err = mpkshm_wire_send(m->sock, &w, NULL, 0);
+	/* EPIPE: it closed its listener with us in the backlog (exiting). */
+	if (err == -EPIPE)
+		return -ECONNRESET;
 	return err == -EAGAIN ? -EPROTO : err;
 }
 
@@ -352,16 +355,19 @@ static int join(struct mpkshm_channel *ch, const char *name,
 			return -EADDRINUSE;	/* bound, and never listening */
 		if (m->sock == -ENOENT && opts->flags & MPKSHM_OPEN_CREATE &&
 		    mpkshm_ms_left(deadline)) {
-			if (name_taken) {
-				/* Bound by a starter that is not listening yet. */
-				usleep(1000);
-			} else {
-				err = mpkshm_broker_start();
-				if (err && err != -EADDRINUSE)
-					return err;
-				name_taken = err == -EADDRINUSE;
+			/*
+			 * EADDRINUSE: bound by a starter not listening yet, or
+			 * by a broker on its way out; once it is gone, ours
+			 * binds.
+			 */
+			err = mpkshm_broker_start();
+			if (err && err != -EADDRINUSE)
+				return err;
+			if (err && !name_taken)
 				taken_until = mpkshm_now_ns() + 1000000000ull;
-			}
+			name_taken = err == -EADDRINUSE;
+			if (name_taken)
+				usleep(1000);
 			continue;
 		}
 		if (m->sock < 0) {

@@ -362,6 +362,33 @@ TEST(creator_killed_leaves_the_others_working_and_joinable)
 	mpkshm_close(b);
 }
 
+/*
+ * The broker leaves the moment its user's last channel ends: an open that
+ * arrives just then finds it gone from under its connection and must go
+ * on to start (or join) the next one, never fail.
+ */
+TEST(opens_while_the_broker_leaves_all_succeed)
+{
+	struct mpkshm_channel *a;
+	char name[MPKLINK_NAME_MAX];
+	int i, failed = 0, first_error = 0, err;
+
+	if (geteuid() != 0)
+		SKIP(return, "needs root for a network namespace of its own");
+	ASSERT_EQ(0, own_names());
+	lt_name(name, "churn");
+	for (i = 0; i < 1000; i++) {
+		err = open_memfd(name, MPKSHM_OPEN_CREATE, 5000, &a);
+		if (err) {
+			failed++;
+			first_error = first_error ? first_error : err;
+			continue;
+		}
+		mpkshm_close(a);
+	}
+	EXPECT_EQ(0, failed) TH_LOG("first error %d", first_error);
+}
+
 TEST(channel_ends_when_its_last_member_leaves)
 {
 	struct mpkshm_channel *a;
@@ -515,6 +542,38 @@ TEST(open_gives_up_on_a_broker_that_says_nothing)
 	EXPECT_LE(250000000LL, took);
 	EXPECT_GT(2000000000LL, took);
 	fake_broker_stop(&fb);
+}
+
+/* A broker on its way out: it closes with the member in its backlog. */
+static void *leaving_broker_main(void *arg)
+{
+	struct pollfd pfd = { .fd = *(int *)arg, .events = POLLIN };
+
+	poll(&pfd, 1, 5000);
+	close(pfd.fd);
+	return NULL;
+}
+
+TEST(broker_leaving_with_the_member_in_its_backlog_is_replaced)
+{
+	struct mpkshm_channel *ch;
+	char name[MPKLINK_NAME_MAX];
+	pthread_t thread;
+	int listening, err;
+
+	if (geteuid() != 0)
+		SKIP(return, "needs root for a network namespace of its own");
+	ASSERT_EQ(0, own_names());
+	lt_name(name, "leaving");
+	listening = bind_name(geteuid(), true);
+	ASSERT_LE(0, listening);
+	ASSERT_EQ(0, pthread_create(&thread, NULL, leaving_broker_main,
+				    &listening));
+	err = open_memfd(name, MPKSHM_OPEN_CREATE, 5000, &ch);
+	EXPECT_EQ(0, err);
+	pthread_join(thread, NULL);
+	if (!err)
+		mpkshm_close(ch);
 }
 
 TEST(short_message_from_the_broker_is_eproto_and_leaks_no_descriptor)

@@ -14,7 +14,7 @@ GUEST_SERIES ?= 6.1 6.12
 
 export BUILD MPKLINK_CACHE
 
-USERSPACE := lib tools selftests bench-build
+USERSPACE := lib rpc tools selftests bench-build
 PHONY := all deps userspace $(USERSPACE) module modules-guest ext lint \
 	 checkpatch sparse cppcheck check check-build demo bench install \
 	 uninstall dkms-source modules_install clean help debug-kernel-check
@@ -80,7 +80,10 @@ userspace: $(USERSPACE)
 lib: ext
 	$(Q)$(MAKE) --no-print-directory -C libmpkshm
 
-tools selftests bench-build: lib
+rpc tools selftests bench-build: lib
+rpc:
+	$(Q)$(MAKE) --no-print-directory -C libmpkshm-rpc
+bench-build: rpc
 tools:
 	$(Q)$(MAKE) --no-print-directory -C tools
 selftests: ext
@@ -186,7 +189,7 @@ sparse-%:
 		{ cat $(BUILD)/lint/sparse-$*.log; exit 1; }
 	$(Q)if grep -E '(warning|error):' $(BUILD)/lint/sparse-$*.log; then exit 1; fi
 
-CPPCHECK_DIRS := libmpkshm tools selftests bench
+CPPCHECK_DIRS := libmpkshm libmpkshm-rpc tools selftests bench
 cppcheck:
 	$(Q)echo "  CPPCHECK $(CPPCHECK_DIRS)"
 	$(Q)cppcheck --quiet --error-exitcode=1 --std=c11 --inline-suppr \
@@ -194,6 +197,7 @@ cppcheck:
 		--suppress=missingIncludeSystem \
 		--suppress='*:$(KSFT_INCLUDE)/*' \
 		-D__x86_64__ -D__GNUC__ -I kmod/include/uapi -I libmpkshm/include \
+		-I libmpkshm-rpc/include \
 		-I $(KSFT_INCLUDE) \
 		$(CPPCHECK_DIRS)
 
@@ -224,6 +228,7 @@ SYSTEM_FILES = $(INCLUDEDIR)/linux/mpklink.h \
 
 install: dkms-source
 	$(Q)$(MAKE) --no-print-directory -C libmpkshm install
+	$(Q)$(MAKE) --no-print-directory -C libmpkshm-rpc install
 	$(Q)$(MAKE) --no-print-directory -C tools install
 	$(Q)$(INSTALL) -D -m 0644 kmod/include/uapi/linux/mpklink.h \
 		$(DESTDIR)$(INCLUDEDIR)/linux/mpklink.h
@@ -257,6 +262,7 @@ uninstall:
 		exit 1; \
 	fi
 	$(Q)$(MAKE) --no-print-directory -C libmpkshm uninstall
+	$(Q)$(MAKE) --no-print-directory -C libmpkshm-rpc uninstall
 	$(Q)$(MAKE) --no-print-directory -C tools uninstall
 	$(Q)rm -f $(addprefix $(DESTDIR),$(SYSTEM_FILES)) \
 		$(addprefix $(DESTDIR)$(DKMS_DIR)/,dkms.conf $(KMOD_FILES))

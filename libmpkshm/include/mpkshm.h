@@ -116,6 +116,10 @@ struct mpkshm_options {
 	 * ring (default 1000).  After that the reader is dropped: it loses
 	 * what it had not read (ENOBUFS) and the reply goes out. */
 	int reply_timeout_ms;
+	/* Calls whose response the library allocates (mpkshm_call_take()):
+	 * the largest response taken in (default 64 MiB); a larger one ends
+	 * its call with EMSGSIZE. */
+	size_t max_response_size;
 };
 
 /* Fills @opts with the defaults (kernel backend). */
@@ -180,6 +184,9 @@ struct mpkshm_member {
 	pid_t pid;			/* 0 when unknown */
 	uid_t uid;
 	bool self;
+	/* Signed channels (kernel backend): the member's enrolled key. */
+	bool has_public_key;
+	unsigned char public_key[32];	/* Ed25519 */
 	uint64_t reserved[4];		/* zero */
 };
 
@@ -189,6 +196,13 @@ struct mpkshm_member {
  */
 int mpkshm_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
 		   unsigned int room);
+
+/*
+ * Describes the member @member_id of the channel in *@out.  ENOENT: no
+ * such member (it left, or never was).
+ */
+int mpkshm_member_info(struct mpkshm_channel *ch, uint64_t member_id,
+		       struct mpkshm_member *out);
 
 /*
  * Waits until another member with the write right is present and returns
@@ -349,6 +363,30 @@ int mpkshm_call_start(struct mpkshm_channel *ch, uint64_t server,
 int mpkshm_call_wait(struct mpkshm_channel *ch, uint64_t call,
 		     size_t *resp_len, int timeout_ms);
 
+/*
+ * Zero copy, calling: after mpkshm_reserve() and filling the request in
+ * place, sends the first @len bytes to @server as a request and puts the
+ * call in flight, as mpkshm_call_start() does (@resp, @cap, @timeout_ms,
+ * *@call alike).  The reservation ends whatever the result, except
+ * EPERM (it is another thread's), EINVAL (there is none) and EMSGSIZE
+ * (@len is over it), which leave it as they find it.
+ */
+int mpkshm_call_commit(struct mpkshm_channel *ch, size_t len,
+		       uint64_t server, void *resp, size_t cap, int timeout_ms,
+		       uint64_t *call);
+
+/*
+ * A call started (mpkshm_call_start() or mpkshm_call_commit()) with no
+ * buffer (@resp NULL, @cap 0) gets its response in memory the library
+ * allocates when the response begins, up to max_response_size.
+ * mpkshm_call_take() waits for it as mpkshm_call_wait() does and, on 0,
+ * hands it over in *@resp (free() it; never NULL) with its length in
+ * *@resp_len.  Such a call is EINVAL to mpkshm_call_wait(), and the other
+ * calls are to mpkshm_call_take().
+ */
+int mpkshm_call_take(struct mpkshm_channel *ch, uint64_t call, void **resp,
+		     size_t *resp_len, int timeout_ms);
+
 /* Forgets @call: its buffer is the caller's again, a late reply is dropped. */
 int mpkshm_call_cancel(struct mpkshm_channel *ch, uint64_t call);
 
@@ -374,7 +412,8 @@ typedef int (*mpkshm_handler)(void *arg, struct mpkshm_request *req);
  * (EKEYREVOKED).  Nothing a client does ends it: a request that is
  * corrupt, forged, replayed, larger than max_request_size, or whose client
  * leaves half way is dropped and counted (mpkshm_serve_stats()), and the
- * next is served.  Plain messages sent to the server are dropped.  Several
+ * next is served; the caller of a forged or replayed one gets EKEYREJECTED
+ * or EPROTO, of one too large EMSGSIZE.  Plain messages sent to the server are dropped.  Several
  * threads may serve one endpoint.  EPERM without both rights.
  */
 int mpkshm_serve(struct mpkshm_channel *ch, mpkshm_handler handler,
@@ -388,6 +427,18 @@ int mpkshm_serve(struct mpkshm_channel *ch, mpkshm_handler handler,
  */
 int mpkshm_reply(struct mpkshm_channel *ch, struct mpkshm_request *req,
 		 const void *data, size_t len);
+
+/*
+ * Zero copy, replying: reserves @len bytes for the reply to @req in this
+ * endpoint's segment (waiting as mpkshm_reply() does) and opens the key
+ * for writing; fill *@buf, then mpkshm_reply_commit() with the length
+ * used, or mpkshm_abandon() (and reply otherwise).  EMSGSIZE: over
+ * max_message (mpkshm_reply() splits).
+ */
+int mpkshm_reply_reserve(struct mpkshm_channel *ch, struct mpkshm_request *req,
+			 size_t len, void **buf);
+int mpkshm_reply_commit(struct mpkshm_channel *ch, struct mpkshm_request *req,
+			size_t len);
 
 /* Replies to @req with an error (a positive or negative errno, 1..4095):
  * the caller's mpkshm_call() returns it. */

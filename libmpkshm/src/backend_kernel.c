@@ -175,6 +175,9 @@ static int list_members(struct mpkshm_channel *ch,
 	return (int)req.count;
 }
 
+_Static_assert(sizeof(((struct mpkshm_member *)0)->public_key) ==
+	       MPKLINK_PUBKEY_SIZE, "an enrolled key fits mpkshm_member");
+
 static int kernel_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
 			  unsigned int room)
 {
@@ -190,7 +193,11 @@ static int kernel_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
 			.pid = (pid_t)info[i].pid,
 			.uid = info[i].uid,
 			.self = info[i].flags & MPKLINK_MEMBER_SELF,
+			.has_public_key = info[i].flags & MPKLINK_MEMBER_PUBKEY,
 		};
+		if (out[i].has_public_key)
+			memcpy(out[i].public_key, info[i].pubkey,
+			       sizeof(out[i].public_key));
 	}
 	return n;
 }

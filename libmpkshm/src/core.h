@@ -112,6 +112,18 @@ int mpkshm_send_message(struct mpkshm_channel *ch, uint16_t kind,
 			const void *buf, size_t len, uint64_t deadline,
 			unsigned int flags);
 
+/*
+ * Zero copy: a reservation of @len payload bytes (send_lock held and the
+ * key open for writing until the commit or abandon), waiting as @flags
+ * say; its commit as one record of @kind.  EPERM: the reservation is
+ * another thread's, EINVAL: there is none.
+ */
+int mpkshm_reserve_record(struct mpkshm_channel *ch, size_t len, void **buf,
+			  uint64_t deadline, unsigned int flags);
+int mpkshm_commit_record(struct mpkshm_channel *ch, size_t len, uint16_t kind,
+			 uint64_t dest, uint64_t correlation, int32_t status);
+int mpkshm_own_reservation(struct mpkshm_channel *ch);
+
 /* Whether every reader took everything addressed to it (send_lock held). */
 int mpkshm_drained(struct mpkshm_channel *ch, void *arg);
 

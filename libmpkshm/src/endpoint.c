@@ -149,6 +149,7 @@ MPKSHM_EXPORT void mpkshm_options_init(struct mpkshm_options *opts)
 	opts->open_timeout_ms = DEFAULT_OPEN_TIMEOUT;
 	opts->max_request_size = DEFAULT_MAX_REQUEST;
 	opts->reply_timeout_ms = DEFAULT_REPLY_TIMEOUT;
+	opts->max_response_size = DEFAULT_MAX_REQUEST;
 }
 
 static bool name_valid(const char *name)
@@ -306,7 +307,8 @@ MPKSHM_EXPORT int mpkshm_open(const char *name,
 		opts.backend = MPKSHM_BACKEND_KERNEL;
 	if (opts.flags & ~(MPKSHM_OPEN_SINGLE_THREAD | MPKSHM_OPEN_CREATE |
 			   MPKSHM_OPEN_SEND_ONLY | MPKSHM_OPEN_KEEP_DUMPABLE) ||
-	    !backend_ops(opts.backend) || !opts.max_request_size)
+	    !backend_ops(opts.backend) || !opts.max_request_size ||
+	    !opts.max_response_size)
 		return -EINVAL;
 	if (sodium_init() < 0)
 		return -ENOSYS;
@@ -326,6 +328,7 @@ MPKSHM_EXPORT int mpkshm_open(const char *name,
 	ch->close_timeout_ms = opts.close_timeout_ms;
 	ch->max_request = opts.max_request_size;
 	ch->reply_timeout_ms = opts.reply_timeout_ms;
+	ch->max_response = opts.max_response_size;
 	ch->fd = -1;
 	ch->pkey = -1;
 	init_locks(ch);
@@ -434,6 +437,25 @@ MPKSHM_EXPORT int mpkshm_members(struct mpkshm_channel *ch,
 	if (room && out)
 		memset(out, 0, room * sizeof(*out));
 	return ch->ops->members(ch, out, out ? room : 0);
+}
+
+MPKSHM_EXPORT int mpkshm_member_info(struct mpkshm_channel *ch,
+				     uint64_t member_id,
+				     struct mpkshm_member *out)
+{
+	struct mpkshm_member all[MPKSHM_MAX_MEMBERS];
+	int n, i;
+
+	if (!out || !member_id)
+		return -EINVAL;
+	n = mpkshm_members(ch, all, MPKSHM_MAX_MEMBERS);
+	for (i = 0; i < n && i < MPKSHM_MAX_MEMBERS; i++) {
+		if (all[i].member_id == member_id) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return n < 0 ? n : -ENOENT;
 }
 
 MPKSHM_EXPORT int mpkshm_fd(struct mpkshm_channel *ch)

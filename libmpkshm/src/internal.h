@@ -353,6 +353,7 @@ struct mpkshm_channel {
 	atomic_uint serving;		/* mpkshm_serve() calls running */
 	atomic_bool stop;		/* mpkshm_serve_stop() */
 	uint64_t max_request;
+	uint64_t max_response;		/* allocated responses (call.c) */
 	int reply_timeout_ms;
 	_Atomic uint64_t stats[8];	/* enum mpkshm_stat (core.h) */
 

@@ -226,26 +226,33 @@ static int enter_send(struct mpkshm_channel *ch, uint64_t deadline)
 	return mpkshm_enter(ch, &ch->send_lock, &ch->reserved, deadline);
 }
 
-MPKSHM_EXPORT int mpkshm_reserve(struct mpkshm_channel *ch, size_t len,
-				 void **buf, int timeout_ms)
+int mpkshm_reserve_record(struct mpkshm_channel *ch, size_t len, void **buf,
+			  uint64_t deadline, unsigned int flags)
 {
-	uint64_t deadline = mpkshm_deadline(timeout_ms);
+	uint64_t drop_by = UINT64_MAX;
+	unsigned int wait_flags = 0;
 	int64_t pos;
 	int err;
 
 	err = mpkshm_check_writer(ch);
 	if (err)
 		return err;
+	if (!buf)
+		return -EINVAL;
 	/* Before any sum: SIZE_MAX - 47 must not wrap into a small record. */
 	if (len > mpkshm_max_payload(ch))
 		return -EMSGSIZE;
+	if (flags & MPKSHM_SEND_REPLY) {
+		drop_by = mpkshm_deadline(ch->reply_timeout_ms);
+		wait_flags = MPKSHM_WAIT_STOPPABLE;
+	}
 	err = enter_send(ch, deadline);
 	if (err)
 		return err;
 	mpkshm_window_open(ch->pkey, true);
 	err = mpkshm_refresh(ch);
 	pos = err ? err : make_room(ch, len, ch->signed_channel, deadline,
-				    UINT64_MAX, 0);
+				    drop_by, wait_flags);
 	if (pos < 0) {
 		mpkshm_window_close(ch->pkey, true);
 		mpkshm_unlock(ch, &ch->send_lock);
@@ -261,24 +268,32 @@ MPKSHM_EXPORT int mpkshm_reserve(struct mpkshm_channel *ch, size_t len,
 	return 0;
 }
 
+MPKSHM_EXPORT int mpkshm_reserve(struct mpkshm_channel *ch, size_t len,
+				 void **buf, int timeout_ms)
+{
+	return mpkshm_reserve_record(ch, len, buf, mpkshm_deadline(timeout_ms),
+				     0);
+}
+
 /* The reservation is this thread's: EINVAL none, EPERM another's. */
-static int own_reservation(struct mpkshm_channel *ch)
+int mpkshm_own_reservation(struct mpkshm_channel *ch)
 {
 	if (!ch || !ch->reserved)
 		return -EINVAL;
 	return pthread_equal(ch->res_owner, pthread_self()) ? 0 : -EPERM;
 }
 
-MPKSHM_EXPORT int mpkshm_commit(struct mpkshm_channel *ch, size_t len,
-				uint64_t dest)
+int mpkshm_commit_record(struct mpkshm_channel *ch, size_t len, uint16_t kind,
+			 uint64_t dest, uint64_t correlation, int32_t status)
 {
 	struct record r = {
-		.len = (uint32_t)len, .kind = MPKSHM_REC_DATA,
+		.len = (uint32_t)len, .kind = kind,
 		.flags = MPKSHM_REC_FIRST | MPKSHM_REC_LAST,
-		.dest = dest, .total = len,
+		.dest = dest, .correlation = correlation, .total = len,
+		.status = status,
 	};
 	uint8_t *payload;
-	int err = own_reservation(ch);
+	int err = mpkshm_own_reservation(ch);
 
 	if (err)
 		return err;
@@ -290,6 +305,7 @@ MPKSHM_EXPORT int mpkshm_commit(struct mpkshm_channel *ch, size_t len,
 	if (ch->signed_channel) {
 		struct mpkshm_sign_what what = {
 			.sender = ch->member_id, .seq = r.seq, .kind = r.kind,
+			.status = r.status,
 		};
 		crypto_sign_state state;
 
@@ -305,9 +321,15 @@ MPKSHM_EXPORT int mpkshm_commit(struct mpkshm_channel *ch, size_t len,
 	return 0;
 }
 
+MPKSHM_EXPORT int mpkshm_commit(struct mpkshm_channel *ch, size_t len,
+				uint64_t dest)
+{
+	return mpkshm_commit_record(ch, len, MPKSHM_REC_DATA, dest, 0, 0);
+}
+
 MPKSHM_EXPORT int mpkshm_abandon(struct mpkshm_channel *ch)
 {
-	int err = own_reservation(ch);
+	int err = mpkshm_own_reservation(ch);
 
 	if (err)
 		return err;

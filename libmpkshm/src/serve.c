@@ -47,6 +47,30 @@ MPKSHM_EXPORT int mpkshm_reply(struct mpkshm_channel *ch,
 	return reply(ch, req, 0, data, len);
 }
 
+MPKSHM_EXPORT int mpkshm_reply_reserve(struct mpkshm_channel *ch,
+				       struct mpkshm_request *req, size_t len,
+				       void **buf)
+{
+	if (!ch || !req || req->_replied)
+		return -EINVAL;
+	return mpkshm_reserve_record(ch, len, buf, UINT64_MAX,
+				     MPKSHM_SEND_REPLY);
+}
+
+MPKSHM_EXPORT int mpkshm_reply_commit(struct mpkshm_channel *ch,
+				      struct mpkshm_request *req, size_t len)
+{
+	int err;
+
+	if (!ch || !req || req->_replied)
+		return -EINVAL;
+	err = mpkshm_commit_record(ch, len, MPKSHM_REC_RESPONSE, req->client,
+				   req->_correlation, 0);
+	if (!err)
+		req->_replied = true;
+	return err;
+}
+
 MPKSHM_EXPORT int mpkshm_reply_error(struct mpkshm_channel *ch,
 				     struct mpkshm_request *req, int err)
 {
@@ -103,15 +127,27 @@ static void grow(struct mpkshm_channel *ch, const struct mpkshm_msg *info,
 		refuse(ch, info, -err);
 }
 
-/* What a failed receive says of the request it was: counted, or the end. */
-static bool serving_goes_on(struct mpkshm_channel *ch, ssize_t n)
+/*
+ * What a failed receive says of the request it was (described by @info,
+ * when it got that far): counted, or the end.
+ */
+static bool serving_goes_on(struct mpkshm_channel *ch, ssize_t n,
+			    const struct mpkshm_msg *info)
 {
 	switch (n) {
 	case -ETIMEDOUT:
 		return true;
-	case -EBADMSG:
 	case -EKEYREJECTED:
 	case -EPROTO:
+		/*
+		 * Forged or replayed: its writer (whose ring it was in, which
+		 * no one else can write) learns that it was refused.
+		 */
+		mpkshm_count(ch, MPKSHM_STAT_BAD);
+		if (info->sender)
+			refuse(ch, info, (int)-n);
+		return true;
+	case -EBADMSG:
 		mpkshm_count(ch, MPKSHM_STAT_BAD);
 		return true;
 	case -ECONNRESET:
@@ -151,6 +187,7 @@ MPKSHM_EXPORT int mpkshm_serve(struct mpkshm_channel *ch,
 		return -ENOMEM;
 	atomic_fetch_add(&ch->serving, 1);
 	while (!atomic_load(&ch->stop)) {
+		memset(&info, 0, sizeof(info));
 		n = mpkshm_recv_message(ch, buf, cap, &info, UINT64_MAX,
 					MPKSHM_RECV_STOPPABLE);
 		if (n == -EMSGSIZE) {
@@ -158,7 +195,7 @@ MPKSHM_EXPORT int mpkshm_serve(struct mpkshm_channel *ch,
 			continue;
 		}
 		if (n < 0) {
-			if (serving_goes_on(ch, n))
+			if (serving_goes_on(ch, n, &info))
 				continue;
 			err = n == -ECANCELED ? 0 : (int)n;
 			break;

@@ -13,6 +13,8 @@ MPKLINK_VERSION := 0.2.0
 # major number the soname's (libmpkshm.so.MAJOR), raised whenever a
 # program built against the old header would break.
 LIBMPKSHM_VERSION := 1.0.0
+# libmpkshm-rpc's, in the same way (libmpkshm-rpc.so.MAJOR).
+LIBMPKSHM_RPC_VERSION := 1.0.0
 BUILD ?= $(MPKLINK_TOP)/build
 MPKLINK_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/mpklink
 
@@ -38,6 +40,9 @@ TEST_CFLAGS := -std=gnu11 $(MPKLINK_CFLAGS) -Wno-missing-prototypes \
 # The library as built by libmpkshm/Makefile.
 LIBMPKSHM_DIR := $(BUILD)/libmpkshm
 LIBMPKSHM_A := $(LIBMPKSHM_DIR)/libmpkshm.a
+# And libmpkshm-rpc, by libmpkshm-rpc/Makefile.
+LIBMPKSHM_RPC_DIR := $(BUILD)/libmpkshm-rpc
+LIBMPKSHM_RPC_A := $(LIBMPKSHM_RPC_DIR)/libmpkshm-rpc.a
 
 ifeq ($(V),1)
 Q :=

@@ -47,7 +47,7 @@ result() {
 	fi
 }
 
-tap_plan 36
+tap_plan 39
 
 tap_check "make install DESTDIR=... PREFIX=/usr" mk install DESTDIR="$D" PREFIX=/usr
 
@@ -237,17 +237,24 @@ seq 1 40000 | awk '{ printf "w%d%s", $1, ($1 % 7 ? " " : ($1 % 3 ? "\t\t" : "\n"
 WORDS=$(LC_ALL=C wc -w < "$TMP/text")
 EXAMPLE=$TOP/libmpkshm/examples/wc_service.c
 
+# wait_serving LOG: until the service $SERVER says "serving" in LOG, exits,
+# or 10 s pass.
+wait_serving() {
+	local i
+	for i in $(seq 100); do
+		grep -q '^serving' "$1" && break
+		kill -0 "$SERVER" 2> /dev/null || break
+		sleep 0.1
+	done
+}
+
 # run_service DESC BINARY: serve one request on a memfd channel, ask it to
 # count $TMP/text; two TAP lines.
 run_service() {
 	local desc=$1 bin=$2 chan=install-test-$$-$RANDOM got status i
 	"$bin" -b memfd -n 1 serve "$chan" > "$TMP/server.out" 2>&1 &
 	SERVER=$!
-	for i in $(seq 100); do
-		grep -q '^serving' "$TMP/server.out" && break
-		kill -0 "$SERVER" 2> /dev/null || break
-		sleep 0.1
-	done
+	wait_serving "$TMP/server.out"
 	got=$("$bin" -b memfd count "$chan" < "$TMP/text" 2>&1)
 	if [ "$got" = "$WORDS" ]; then
 		tap_ok "$desc: wc_service counts $WORDS words, as wc -w does"
@@ -304,6 +311,44 @@ tap_check "the example links statically with pkg-config --static" \
 needed=$(readelf -d "$TMP/wc_static" 2>&1 | grep NEEDED)
 result "the static example needs no shared library" ${needed:+"$needed"}
 run_service "static" "$TMP/wc_static"
+
+# --- libmpkshm-rpc: a service from its .proto, as its author builds it ------------
+
+RPCVERSION=$(sed -n 's/^LIBMPKSHM_RPC_VERSION := //p' "$TOP/tools/build/flags.mk")
+rpc_real=$LIB/libmpkshm-rpc.so.$RPCVERSION
+p=()
+soname=$(readelf -d "$rpc_real" 2> /dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+[ "$soname" = "libmpkshm-rpc.so.${RPCVERSION%%.*}" ] || p+=("SONAME is '$soname'")
+want=$(sed -n 's/^[[:space:]]*\(mpkrpc_[a-z_]*\);$/\1/p' "$TOP/libmpkshm-rpc/libmpkshm-rpc.map" | sort)
+got=$(nm -D --defined-only "$rpc_real" 2> /dev/null | awk '$2 != "A" { sub(/@.*/, "", $3); print $3 }' | sort)
+[ "$want" = "$got" ] || p+=("exports differ from libmpkshm-rpc.map:" "$(diff <(echo "$want") <(echo "$got"))")
+[ -x "$D/usr/bin/protoc-gen-mpkshm" ] || p+=("no /usr/bin/protoc-gen-mpkshm")
+result "libmpkshm-rpc.so.$RPCVERSION: its soname, libmpkshm-rpc.map's exports, and protoc-gen-mpkshm" "${p[@]}"
+
+RPC_EX=$TOP/libmpkshm-rpc/examples
+tap_check "the word-count RPC service builds from wordcount.proto with protoc, the installed plugin and pkg-config mpkshm-rpc alone" \
+	sh -c "mkdir -p '$TMP/rpc' && protoc -I'$RPC_EX' --c_out='$TMP/rpc' \
+		--plugin=protoc-gen-mpkshm='$D/usr/bin/protoc-gen-mpkshm' --mpkshm_out='$TMP/rpc' \
+		'$RPC_EX/wordcount.proto' &&
+	for prog in wc_server wc_client; do
+		\${CC:-cc} -O2 -Wall -Wextra -Werror -I'$TMP/rpc' -o '$TMP/rpc/'\$prog \
+			'$RPC_EX/'\$prog.c '$TMP/rpc/wordcount.pb-c.c' \
+			\$(PKG_CONFIG_LIBDIR='$PC_PATH' PKG_CONFIG_SYSROOT_DIR='$D' pkg-config --cflags --libs mpkshm-rpc) || exit 1
+	done"
+chan=install-rpc-$$
+export LD_LIBRARY_PATH=$LIB
+"$TMP/rpc/wc_server" -b memfd -n 1 "$chan" > "$TMP/rpc.out" 2>&1 &
+SERVER=$!
+wait_serving "$TMP/rpc.out"
+got=$("$TMP/rpc/wc_client" -b memfd "$chan" "$TMP/text" 2>&1)
+wait "$SERVER"
+status=$?
+SERVER=
+unset LD_LIBRARY_PATH
+p=()
+[ "$got" = "$WORDS" ] || p+=("client: $got" "server: $(cat "$TMP/rpc.out")")
+[ "$status" = 0 ] || p+=("the server exited $status")
+result "WordCount.Count over a memfd channel counts $WORDS words, as wc -w does" "${p[@]}"
 
 # --- the directory variables ---------------------------------------------------
 

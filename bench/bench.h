@@ -67,6 +67,15 @@ struct transport {
 	void (*cleanup)(struct bench_cfg *cfg, void *shared);
 };
 
+/*
+ * Opens the run's libmpkshm channel (made by a transport_mpkshm_*
+ * prepare(), whose @shared it is) as that transport would, for programs
+ * that use the channel their own way (rpcbench).
+ */
+struct mpkshm_channel;
+int mpkshm_bench_open(void *shared, bool server, const struct bench_cfg *cfg,
+		      struct mpkshm_channel **ch);
+
 extern const struct transport transport_mpkshm_kernel;
 extern const struct transport transport_mpkshm_kernel_signed;
 extern const struct transport transport_mpkshm_memfd;

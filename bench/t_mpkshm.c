@@ -136,17 +136,13 @@ static int prepare_thread(struct bench_cfg *cfg, void **shared)
 	return prepare(cfg, shared, MPKSHM_BACKEND_THREAD, false);
 }
 
-static int mpk_open(void *shared, bool server, const struct bench_cfg *cfg,
-		    struct endpoint **out)
+int mpkshm_bench_open(void *shared, bool server, const struct bench_cfg *cfg,
+		      struct mpkshm_channel **ch)
 {
 	struct shared *s = shared;
-	struct endpoint *ep = calloc(1, sizeof(*ep));
 	struct mpkshm_options o;
-	struct mpkshm_info info;
 	int err, tries;
 
-	if (!ep)
-		return -ENOMEM;
 	mpkshm_options_init(&o);
 	o.backend = s->backend;
 	o.segment_size = SEGMENT;
@@ -154,15 +150,30 @@ static int mpk_open(void *shared, bool server, const struct bench_cfg *cfg,
 	o.secret_key_path = s->is_signed ? s->key_path : NULL;
 	o.spin_us = cfg->mode == WAIT_SPIN ? MPKSHM_SPIN_FOREVER :
 		    cfg->mode == WAIT_BLOCK ? 0 : 50;
+	/* rpcbench's word count sends the whole text as one request. */
+	o.max_request_size = (size_t)2 << 30;
+	o.max_response_size = (size_t)2 << 30;
 	/* The server creates userspace channels; the client joins. */
 	if (server)
 		o.flags |= MPKSHM_OPEN_CREATE;
 	for (tries = 0;; tries++) {
-		err = mpkshm_open(cfg->channel, &o, &ep->ch);
+		err = mpkshm_open(cfg->channel, &o, ch);
 		if (err != -ENOENT || tries == 500)
-			break;
+			return err;
 		usleep(10000);
 	}
+}
+
+static int mpk_open(void *shared, bool server, const struct bench_cfg *cfg,
+		    struct endpoint **out)
+{
+	struct endpoint *ep = calloc(1, sizeof(*ep));
+	struct mpkshm_info info;
+	int err;
+
+	if (!ep)
+		return -ENOMEM;
+	err = mpkshm_bench_open(shared, server, cfg, &ep->ch);
 	if (!err)
 		err = mpkshm_find_peer(ep->ch, &ep->peer, 10000);
 	if (!err)

@@ -211,8 +211,16 @@ static void service_helpers(struct text *t, const FileProto *f,
 	       "\t\tuint64_t server, struct mpkrpc_client **out)\n{\n"
 	       "\treturn mpkrpc_client_new(ch, server, &%s, out);\n}\n\n",
 	    lc, desc);
-	for (i = 0; i < s->n_method; i++)
-		method_helpers(t, lc, desc, s->method[i], (unsigned int)i);
+	for (i = 0; i < s->n_method; i++) {
+		const MethodProto *m = s->method[i];
+
+		/* protoc-c makes unary stubs of them; we make nothing. */
+		if (m->client_streaming || m->server_streaming)
+			put(t, "/* rpc %s streams: no helpers (unary calls only). */\n\n",
+			    m->name);
+		else
+			method_helpers(t, lc, desc, m, (unsigned int)i);
+	}
 	put(t, "/*\n * Serves @impl (made with protoc-c's initializer for %s_Service)\n"
 	       " * on @server from now on.\n */\n", cname);
 	put(t, "static inline int %s__serve(struct mpkrpc_server *server,\n"

@@ -92,14 +92,14 @@ static int send_request(struct mpkrpc_client *c, unsigned int method,
 		return mpkshm_call_commit(c->ch, len, c->server, NULL, 0,
 					  left(end), call);
 	}
-	buf = malloc(len);
+	buf = mpkrpc_big_alloc(len);
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, &hdr, sizeof(hdr));
 	protobuf_c_message_pack(input, buf + sizeof(hdr));
 	err = mpkshm_call_start(c->ch, c->server, buf, len, NULL, 0, left(end),
 				call);
-	free(buf);
+	mpkrpc_big_free(buf);
 	return err;
 }
 
@@ -416,6 +416,8 @@ MPKRPC_EXPORT unsigned int mpkrpc_client_in_flight(struct mpkrpc_client *c)
 {
 	unsigned int n;
 
+	if (!c)
+		return 0;
 	pthread_mutex_lock(&c->lock);
 	n = c->in_flight;
 	pthread_mutex_unlock(&c->lock);

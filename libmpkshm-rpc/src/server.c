@@ -92,7 +92,7 @@ static int reply_message(struct serving *s, const ProtobufCMessage *msg)
 		protobuf_c_message_pack(msg, buf + sizeof(hdr));
 		return mpkshm_reply_commit(ch, s->req, len);
 	}
-	buf = malloc(len);
+	buf = mpkrpc_big_alloc(len);
 	if (!buf) {
 		s->replied = false;
 		return reply_status(s, MPKRPC_RESOURCE_EXHAUSTED,
@@ -101,7 +101,7 @@ static int reply_message(struct serving *s, const ProtobufCMessage *msg)
 	memcpy(buf, &hdr, sizeof(hdr));
 	protobuf_c_message_pack(msg, buf + sizeof(hdr));
 	err = mpkshm_reply(ch, s->req, buf, len);
-	free(buf);
+	mpkrpc_big_free(buf);
 	return err;
 }
 
@@ -165,14 +165,14 @@ static int handle(void *arg, struct mpkshm_request *req)
 		return 0;
 	}
 	desc = &m.service->descriptor->methods[m.index];
-	input = protobuf_c_message_unpack(desc->input, NULL,
+	input = protobuf_c_message_unpack(desc->input, &mpkrpc_allocator,
 					  req->len - sizeof(hdr),
 					  (const uint8_t *)req->data + sizeof(hdr));
 	if (!input)
 		goto invalid;
 	atomic_fetch_add(&srv->calls, 1);
 	m.service->invoke(m.service, m.index, input, closure, &s);
-	protobuf_c_message_free_unpacked(input, NULL);
+	protobuf_c_message_free_unpacked(input, &mpkrpc_allocator);
 	if (!s.replied)
 		reply_status(&s, MPKRPC_INTERNAL,
 			     "the method returned without running its closure");
@@ -354,6 +354,8 @@ MPKRPC_EXPORT void mpkrpc_server_fail(void *closure_data, int status,
 MPKRPC_EXPORT void mpkrpc_server_stats(struct mpkrpc_server *srv,
 				       struct mpkrpc_server_stats *stats)
 {
+	if (!srv || !stats)
+		return;
 	*stats = (struct mpkrpc_server_stats){
 		.calls = atomic_load(&srv->calls),
 		.failed = atomic_load(&srv->failed),

@@ -37,6 +37,15 @@ struct mpkrpc_wire_reply {
 uint64_t mpkrpc_method_id(const ProtobufCServiceDescriptor *service,
 			  unsigned int method);
 
+/*
+ * big_blocks.c: blocks of 128 KiB or more are kept per thread and
+ * reused; mpkrpc_allocator does the same for protobuf-c.  A block must be
+ * freed by the thread that allocated it.
+ */
+void *mpkrpc_big_alloc(size_t len);
+void mpkrpc_big_free(void *p);
+extern ProtobufCAllocator mpkrpc_allocator;
+
 /* Thread-local outcome of the last call, for the closure-based API. */
 void mpkrpc_set_last(int status, const char *message, size_t len);
 

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -274,6 +275,10 @@ int main(int argc, char **argv)
 	if (pid < 0)
 		die("fork", -errno);
 	if (pid == 0) {
+		/* A server that spins must not outlive a client that died. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(1);
 		pin_to_cpu(1);
 		if (!chan) {
 			close(sv[0]);

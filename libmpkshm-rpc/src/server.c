@@ -52,6 +52,7 @@ struct mpkrpc_server {
 struct serving {
 	struct mpkrpc_server *server;
 	struct mpkshm_request *req;
+	const ProtobufCMessageDescriptor *output;	/* the method's */
 	bool replied;
 	int fail_status;
 	char fail_message[MPKRPC_MESSAGE_MAX + 1];
@@ -112,7 +113,10 @@ static void closure(const ProtobufCMessage *msg, void *closure_data)
 
 	if (s->replied)
 		return;		/* a second run of the closure: ignored */
-	if (msg)
+	if (msg && msg->descriptor != s->output)
+		reply_status(s, MPKRPC_INTERNAL,
+			     "the method replied with a message of another type");
+	else if (msg)
 		reply_message(s, msg);
 	else
 		reply_status(s, s->fail_status, s->fail_message);
@@ -165,6 +169,7 @@ static int handle(void *arg, struct mpkshm_request *req)
 		return 0;
 	}
 	desc = &m.service->descriptor->methods[m.index];
+	s.output = desc->output;
 	input = protobuf_c_message_unpack(desc->input, &mpkrpc_allocator,
 					  req->len - sizeof(hdr),
 					  (const uint8_t *)req->data + sizeof(hdr));

@@ -85,6 +85,17 @@ static void rt_forget(Rpctest__Echo_Service *service, const Rpctest__Empty *in,
 	(void)closure_data;
 }
 
+static void rt_mistyped(Rpctest__Echo_Service *service,
+			const Rpctest__Empty *in,
+			Rpctest__Blob_Closure closure, void *closure_data)
+{
+	Rpctest__Empty wrong = RPCTEST__EMPTY__INIT;
+
+	(void)service;
+	(void)in;
+	closure((const Rpctest__Blob *)(const void *)&wrong, closure_data);
+}
+
 static Rpctest__Echo_Service rt_service = RPCTEST__ECHO__INIT(rt_);
 
 /* mpkrpc_serve() of rt_service on endpoint @ch, on a thread. */

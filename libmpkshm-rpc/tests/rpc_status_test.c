@@ -129,7 +129,7 @@ TEST_F(status, slow_reply_is_deadline_exceeded_on_time)
 	mpkrpc_client_free(c);
 }
 
-TEST_F(status, method_that_fails_or_forgets_is_internal)
+TEST_F(status, method_that_fails_forgets_or_mistypes_is_internal)
 {
 	Rpctest__Empty req = RPCTEST__EMPTY__INIT, *resp = NULL;
 	struct mpkrpc_client *c = rt_client(self->b, self->a);
@@ -140,6 +140,14 @@ TEST_F(status, method_that_fails_or_forgets_is_internal)
 	EXPECT_EQ(MPKRPC_INTERNAL,
 		  rpctest__echo__forget_call(c, &req, &resp, 2000));
 	EXPECT_NE(NULL, strstr(mpkrpc_client_last_message(), "closure"));
+	{
+		Rpctest__Blob *blob = NULL;
+
+		EXPECT_EQ(MPKRPC_INTERNAL,
+			  rpctest__echo__mistyped_call(c, &req, &blob, 2000));
+		EXPECT_NE(NULL, strstr(mpkrpc_client_last_message(),
+				       "another type"));
+	}
 	EXPECT_EQ(MPKRPC_OK, echo_of(c, 10));
 	EXPECT_EQ(0, rt_server_stop(&s));
 	mpkrpc_client_free(c);

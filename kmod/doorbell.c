@@ -7,7 +7,8 @@
  * left, revoked) and a doorbell counter that other members ring.  read()
  * of the channel fd returns them as struct mpklink_event records; poll()
  * reports POLLIN while any is pending, and POLLERR | POLLHUP once the
- * member itself is revoked.  Rings are counted, not queued, so a busy
+ * member itself is revoked; MPKLINK_CHAN_IOC_WAIT sleeps for them and takes
+ * the rings in one call.  Rings are counted, not queued, so a busy
  * writer can ring as often as it likes without ever losing a wake-up or
  * filling the queue.
  */
@@ -135,6 +136,64 @@ long mpklink_notify(struct mpklink_member *member,
 	atomic64_add(rung, &ch->notifications);
 	atomic64_add(rung, &mpklink_stats.notifications);
 	return rung;
+}
+
+static bool mpklink_wait_over(struct mpklink_member *member)
+{
+	return mpklink_events_pending(&member->events) ||
+	       READ_ONCE(member->revoked);
+}
+
+/*
+ * Sleeps until something is pending, then takes the doorbell's rings and
+ * says how many records wait for read(): what poll() and read() do, in one
+ * system call, for a member that sleeps on every message.
+ */
+long mpklink_wait(struct mpklink_member *member,
+		  struct mpklink_wait __user *uarg)
+{
+	struct mpklink_events *ev = &member->events;
+	struct mpklink_wait req;
+	long err = 0;
+	u32 events;
+	u64 rings;
+
+	err = mpklink_copy_arg(&req, sizeof(req), uarg);
+	if (err)
+		return err;
+	if (req.flags || req.rings || req.events || req.reserved0 ||
+	    req.reserved[0] || req.reserved[1])
+		return -EINVAL;
+	if (!req.timeout_ns || mpklink_wait_over(member))
+		err = 0;
+	else if (req.timeout_ns >= KTIME_MAX)
+		err = wait_event_interruptible(ev->wq,
+					       mpklink_wait_over(member));
+	else
+		err = wait_event_interruptible_hrtimeout(ev->wq,
+							 mpklink_wait_over(member),
+							 ns_to_ktime(req.timeout_ns));
+	/* Not restarted: the caller's timeout is relative. */
+	if (err == -ERESTARTSYS)
+		return -EINTR;
+	if (err)
+		return -ETIMEDOUT;
+	if (READ_ONCE(member->revoked))
+		return -EKEYREVOKED;
+
+	/* read() takes rings under read_lock too: neither takes them twice. */
+	if (mutex_lock_interruptible(&ev->read_lock))
+		return -EINTR;
+	rings = atomic64_xchg(&ev->rings, 0);
+	spin_lock(&ev->lock);
+	events = ev->count + (ev->lost ? 1 : 0);
+	spin_unlock(&ev->lock);
+	mutex_unlock(&ev->read_lock);
+	if (!rings && !events)
+		return -ETIMEDOUT;	/* another thread took them first */
+	if (put_user(rings, &uarg->rings) || put_user(events, &uarg->events))
+		return -EFAULT;
+	return 0;
 }
 
 /*

@@ -552,6 +552,7 @@ static long mpklink_chan_ioctl(struct file *file, unsigned int cmd,
 	case MPKLINK_CHAN_IOC_INFO:
 	case MPKLINK_CHAN_IOC_MEMBERS:
 	case MPKLINK_CHAN_IOC_NOTIFY:
+	case MPKLINK_CHAN_IOC_WAIT:
 		break;
 	default:
 		return -ENOTTY;
@@ -563,6 +564,8 @@ static long mpklink_chan_ioctl(struct file *file, unsigned int cmd,
 		return mpklink_chan_ioc_info(member, (void __user *)arg);
 	case MPKLINK_CHAN_IOC_MEMBERS:
 		return mpklink_chan_ioc_members(member, (void __user *)arg);
+	case MPKLINK_CHAN_IOC_WAIT:
+		return mpklink_wait(member, (void __user *)arg);
 	default:
 		return mpklink_notify(member, (void __user *)arg);
 	}

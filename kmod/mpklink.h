@@ -270,6 +270,8 @@ void mpklink_channel_event(struct mpklink_channel *ch,
 			   u32 reason);
 long mpklink_notify(struct mpklink_member *member,
 		    struct mpklink_notify __user *uarg);
+long mpklink_wait(struct mpklink_member *member,
+		  struct mpklink_wait __user *uarg);
 ssize_t mpklink_events_read(struct file *file, char __user *buf,
 			    size_t len, loff_t *ppos);
 __poll_t mpklink_events_poll(struct file *file, struct poll_table_struct *pt);

@@ -2,7 +2,8 @@
 /*
  * Doorbells and events: members ring each other through the kernel and
  * learn of joins, departures and deaths, through poll, epoll, a blocking
- * read and io_uring.
+ * read, io_uring and MPKLINK_CHAN_IOC_WAIT (which sleeps and takes the
+ * rings in one call, leaving other events to read()).
  */
 #include <liburing.h>
 #include <poll.h>
@@ -19,13 +20,6 @@ static long long now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-static int ring(int fd, __u64 slots)
-{
-	struct mpklink_notify req = { .size = sizeof(req), .slots = slots };
-
-	return mpk_ret(ioctl(fd, MPKLINK_CHAN_IOC_NOTIFY, &req));
 }
 
 static int pollin(int fd, int timeout_ms)
@@ -88,7 +82,7 @@ TEST_F(bell, ring_makes_the_target_readable_and_reading_clears_it)
 	struct mpklink_event ev[4];
 
 	EXPECT_EQ(0, pollin(self->b, 0));
-	EXPECT_EQ(1, ring(self->a, 1ULL << self->ib.slot));
+	EXPECT_EQ(1, mpk_ring(self->a, 1ULL << self->ib.slot));
 	EXPECT_EQ(POLLIN, pollin(self->b, 0));
 	EXPECT_EQ(0, pollin(self->a, 0));	/* the ringer is not rung */
 	ASSERT_EQ(1, drain(self->b, ev, 4));
@@ -103,7 +97,7 @@ TEST_F(bell, rings_coalesce_into_one_record_with_their_count)
 	int i;
 
 	for (i = 0; i < 5; i++)
-		ASSERT_EQ(1, ring(self->a, 1ULL << self->ib.slot));
+		ASSERT_EQ(1, mpk_ring(self->a, 1ULL << self->ib.slot));
 	ASSERT_EQ(1, drain(self->b, ev, 4));
 	EXPECT_EQ(MPKLINK_EVENT_DOORBELL, ev[0].type);
 	EXPECT_EQ(5, ev[0].count);
@@ -118,7 +112,7 @@ TEST_F(bell, ring_with_no_slots_rings_every_other_member)
 	ASSERT_LE(0, c);
 	drain(self->a, ev, 8);		/* the join events */
 	drain(self->b, ev, 8);
-	EXPECT_EQ(2, ring(self->a, 0));
+	EXPECT_EQ(2, mpk_ring(self->a, 0));
 	EXPECT_EQ(POLLIN, pollin(self->b, 0));
 	EXPECT_EQ(POLLIN, pollin(c, 0));
 	EXPECT_EQ(0, pollin(self->a, 0));
@@ -127,16 +121,7 @@ TEST_F(bell, ring_with_no_slots_rings_every_other_member)
 
 TEST_F(bell, ring_of_slots_beyond_the_channel_is_einval)
 {
-	EXPECT_EQ(-EINVAL, ring(self->a, 1ULL << 63));
-}
-
-static void *ring_later(void *arg)
-{
-	int *fds = arg;		/* { ringer, target slot } */
-
-	usleep(50000);
-	ring(fds[0], 1ULL << fds[1]);
-	return NULL;
+	EXPECT_EQ(-EINVAL, mpk_ring(self->a, 1ULL << 63));
 }
 
 TEST_F(bell, blocking_read_returns_when_rung)
@@ -145,7 +130,7 @@ TEST_F(bell, blocking_read_returns_when_rung)
 	struct mpklink_event ev;
 	pthread_t t;
 
-	ASSERT_EQ(0, pthread_create(&t, NULL, ring_later, args));
+	ASSERT_EQ(0, pthread_create(&t, NULL, mpk_ring_later, args));
 	ASSERT_EQ(sizeof(ev), read(self->b, &ev, sizeof(ev)));
 	EXPECT_EQ(MPKLINK_EVENT_DOORBELL, ev.type);
 	pthread_join(t, NULL);
@@ -156,7 +141,7 @@ TEST_F(bell, poll_sleeps_until_rung)
 	int args[2] = { self->a, self->ib.slot };
 	pthread_t t;
 
-	ASSERT_EQ(0, pthread_create(&t, NULL, ring_later, args));
+	ASSERT_EQ(0, pthread_create(&t, NULL, mpk_ring_later, args));
 	EXPECT_EQ(POLLIN, pollin(self->b, 5000));
 	pthread_join(t, NULL);
 }
@@ -170,7 +155,7 @@ TEST_F(bell, epoll_wakes_when_rung)
 
 	ASSERT_LE(0, ep);
 	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, self->b, &e));
-	ASSERT_EQ(0, pthread_create(&t, NULL, ring_later, args));
+	ASSERT_EQ(0, pthread_create(&t, NULL, mpk_ring_later, args));
 	ASSERT_EQ(1, epoll_wait(ep, &e, 1, 5000));
 	EXPECT_EQ(EPOLLIN, e.events & EPOLLIN);
 	pthread_join(t, NULL);
@@ -190,7 +175,7 @@ TEST_F(bell, io_uring_poll_completes_when_rung)
 	ASSERT_NE(NULL, sqe);
 	io_uring_prep_poll_add(sqe, self->b, POLLIN);
 	ASSERT_EQ(1, io_uring_submit(&ring_));
-	ASSERT_EQ(0, pthread_create(&t, NULL, ring_later, args));
+	ASSERT_EQ(0, pthread_create(&t, NULL, mpk_ring_later, args));
 	ASSERT_EQ(0, io_uring_wait_cqe(&ring_, &cqe));
 	EXPECT_EQ(POLLIN, cqe->res & POLLIN);
 	io_uring_cqe_seen(&ring_, cqe);
@@ -284,6 +269,136 @@ TEST_F(bell, read_needs_room_for_a_record_and_honours_nonblock)
 	ASSERT_EQ(0, fcntl(self->b, F_SETFL, flags | O_NONBLOCK));
 	EXPECT_EQ(-1, read(self->b, &ev, sizeof(ev)));
 	EXPECT_EQ(EAGAIN, errno);
+}
+
+/* MPKLINK_CHAN_IOC_WAIT: poll() and read() of the rings in one call. */
+#define NO_LIMIT (~0ULL)
+
+static int wait_ioc(int fd, __u64 timeout_ns, struct mpklink_wait *out)
+{
+	struct mpklink_wait req = { .size = sizeof(req),
+				    .timeout_ns = timeout_ns };
+	int ret = mpk_ret(ioctl(fd, MPKLINK_CHAN_IOC_WAIT, &req));
+
+	if (out)
+		*out = req;
+	return ret;
+}
+
+TEST_F(bell, wait_ioctl_pending_rings_are_taken_at_once_and_counted)
+{
+	struct mpklink_wait w;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(1, mpk_ring(self->a, 1ULL << self->ib.slot));
+	ASSERT_EQ(0, wait_ioc(self->b, NO_LIMIT, &w));
+	EXPECT_EQ(3, w.rings);
+	EXPECT_EQ(0, w.events);
+	/* Taken: the fd no longer polls readable. */
+	EXPECT_EQ(0, pollin(self->b, 0));
+}
+
+TEST_F(bell, wait_ioctl_sleeps_until_rung)
+{
+	int args[2] = { self->a, self->ib.slot };
+	struct mpklink_wait w;
+	long long start = now_ns() / 1000000;
+	pthread_t t;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, mpk_ring_later, args));
+	ASSERT_EQ(0, wait_ioc(self->b, 10ULL * 1000000000, &w));
+	EXPECT_LE(start + 40, now_ns() / 1000000);
+	EXPECT_EQ(1, w.rings);
+	pthread_join(t, NULL);
+}
+
+TEST_F(bell, wait_ioctl_nothing_pending_times_out_with_etimedout)
+{
+	long long start = now_ns() / 1000000;
+
+	EXPECT_EQ(-ETIMEDOUT, wait_ioc(self->b, 30 * 1000000ULL, NULL));
+	EXPECT_LE(start + 25, now_ns() / 1000000);
+	EXPECT_GT(start + 5000, now_ns() / 1000000);
+	/* A zero timeout looks and does not sleep. */
+	start = now_ns() / 1000000;
+	EXPECT_EQ(-ETIMEDOUT, wait_ioc(self->b, 0, NULL));
+	EXPECT_GT(start + 1000, now_ns() / 1000000);
+}
+
+TEST_F(bell, wait_ioctl_events_are_reported_and_left_for_read)
+{
+	struct mpklink_attach ic;
+	struct mpklink_event ev[2];
+	struct mpklink_wait w;
+	int c = mpk_attach(self->dev, self->chan, &ic);
+
+	ASSERT_LE(0, c);
+	ASSERT_EQ(0, wait_ioc(self->a, NO_LIMIT, &w));
+	EXPECT_EQ(0, w.rings);
+	EXPECT_EQ(1, w.events);
+	ASSERT_EQ(sizeof(ev[0]), read(self->a, ev, sizeof(ev)));
+	EXPECT_EQ(MPKLINK_EVENT_JOIN, ev[0].type);
+	EXPECT_EQ(ic.member_id, ev[0].member_id);
+	close(c);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+TEST_F(bell, wait_ioctl_a_signal_interrupts_it_with_eintr)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+	struct itimerspec it = { .it_value.tv_nsec = 50 * 1000000L };
+	struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL,
+				.sigev_signo = SIGALRM };
+	timer_t timer;
+
+	ASSERT_EQ(0, sigaction(SIGALRM, &sa, NULL));
+	ASSERT_EQ(0, timer_create(CLOCK_MONOTONIC, &sev, &timer));
+	ASSERT_EQ(0, timer_settime(timer, 0, &it, NULL));
+	EXPECT_EQ(-EINTR, wait_ioc(self->b, NO_LIMIT, NULL));
+	timer_delete(timer);
+}
+
+struct revoker {
+	int dev;
+	const char *chan;
+};
+
+static void *revoke_later(void *arg)
+{
+	struct revoker *r = arg;
+
+	usleep(50000);
+	mpk_revoke(r->dev, r->chan, mpk_by_uid(0));
+	return NULL;
+}
+
+TEST_F(bell, wait_ioctl_revocation_wakes_a_sleeper_with_ekeyrevoked)
+{
+	struct revoker r = { self->dev, self->chan };
+	pthread_t t;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, revoke_later, &r));
+	EXPECT_EQ(-EKEYREVOKED, wait_ioc(self->b, 10ULL * 1000000000, NULL));
+	pthread_join(t, NULL);
+	EXPECT_EQ(-EKEYREVOKED, wait_ioc(self->a, 0, NULL));
+}
+
+TEST_F(bell, wait_ioctl_reserved_fields_flags_and_out_fields_must_be_zero)
+{
+	struct mpklink_wait req = { .size = sizeof(req), .flags = 1 };
+
+	EXPECT_EQ(-EINVAL, mpk_ret(ioctl(self->b, MPKLINK_CHAN_IOC_WAIT, &req)));
+	req = (struct mpklink_wait){ .size = sizeof(req), .reserved[1] = 1 };
+	EXPECT_EQ(-EINVAL, mpk_ret(ioctl(self->b, MPKLINK_CHAN_IOC_WAIT, &req)));
+	req = (struct mpklink_wait){ .size = sizeof(req), .rings = 1 };
+	EXPECT_EQ(-EINVAL, mpk_ret(ioctl(self->b, MPKLINK_CHAN_IOC_WAIT, &req)));
+	req = (struct mpklink_wait){ .size = sizeof(req) - 8 };
+	EXPECT_EQ(-EINVAL, mpk_ret(ioctl(self->b, MPKLINK_CHAN_IOC_WAIT, &req)));
 }
 
 TEST_HARNESS_MAIN

@@ -218,6 +218,24 @@ static inline long mpk_stat(const char *key)
  * and KASAN keeps freed objects in quarantine, so timings and slab sizes
  * measured there mean nothing; kmemleak reports leaks itself.
  */
+/* Rings the members in @slots from channel fd @fd: how many, or -errno. */
+static inline int mpk_ring(int fd, __u64 slots)
+{
+	struct mpklink_notify req = { .size = sizeof(req), .slots = slots };
+
+	return mpk_ret(ioctl(fd, MPKLINK_CHAN_IOC_NOTIFY, &req));
+}
+
+/* A thread: 50 ms from now, member fds[0] rings the member in slot fds[1]. */
+static inline void *mpk_ring_later(void *arg)
+{
+	int *fds = arg;
+
+	usleep(50000);
+	mpk_ring(fds[0], 1ULL << fds[1]);
+	return NULL;
+}
+
 static inline int mpk_debug_kernel(void)
 {
 	return access("/sys/kernel/debug/kmemleak", F_OK) == 0;

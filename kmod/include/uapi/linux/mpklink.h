@@ -270,6 +270,24 @@ struct mpklink_notify {
 	__u64 reserved[2];
 };
 
+/*
+ * MPKLINK_CHAN_IOC_WAIT: sleep until a doorbell ring or an event is pending,
+ * then take the rings; one system call where poll() and read() take two.
+ * Returns 0 with @rings (taken) and @events (records still queued for
+ * read(): joins, leaves, revocations, overflow) set; ETIMEDOUT when
+ * @timeout_ns passed first (0: do not sleep; ~0: no limit); EINTR on a
+ * signal; EKEYREVOKED once the member is revoked.
+ */
+struct mpklink_wait {
+	__u32 size;
+	__u32 flags;
+	__u64 timeout_ns;		/* in: relative */
+	__u64 rings;			/* out */
+	__u32 events;			/* out */
+	__u32 reserved0;
+	__u64 reserved[2];
+};
+
 #define MPKLINK_IOC_TYPE	0xB9
 
 /* On /dev/mpklink. */
@@ -287,5 +305,6 @@ struct mpklink_notify {
 #define MPKLINK_CHAN_IOC_INFO	_IOWR(MPKLINK_IOC_TYPE, 0x40, struct mpklink_attach)
 #define MPKLINK_CHAN_IOC_MEMBERS _IOWR(MPKLINK_IOC_TYPE, 0x41, struct mpklink_listing)
 #define MPKLINK_CHAN_IOC_NOTIFY	_IOW(MPKLINK_IOC_TYPE, 0x42, struct mpklink_notify)
+#define MPKLINK_CHAN_IOC_WAIT	_IOWR(MPKLINK_IOC_TYPE, 0x43, struct mpklink_wait)
 
 #endif /* _UAPI_LINUX_MPKLINK_H */

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -237,8 +238,8 @@ int mpkshm_wait_prepare(struct mpkshm_channel *ch);
 
 /*
  * A received message.  Between mpkshm_peek() and mpkshm_release(), @data
- * points into the sender's segment (zero copy) and the channel's key is
- * open, read-only, for the calling thread.
+ * points into the sender's segment (zero copy), on a page mapped read-only,
+ * and the channel's key is open for the calling thread.
  */
 struct mpkshm_msg {
 	const void *data;
@@ -324,6 +325,36 @@ int mpkshm_send(struct mpkshm_channel *ch, uint64_t dest, const void *buf,
  */
 ssize_t mpkshm_recv(struct mpkshm_channel *ch, void *buf, size_t cap,
 		    struct mpkshm_msg *info, int timeout_ms);
+
+/*
+ * Batches, for streams of small messages: each costs one pair of PKRU
+ * writes for the batch instead of one per message.
+ *
+ * mpkshm_send_many() sends @n messages (one per iovec, each of any length)
+ * to @dest, in order, waiting up to @timeout_ms in all for room.  Returns
+ * how many were sent (1..n; fewer when the time ran out part way), or, if
+ * none was, the error mpkshm_send() would give.
+ */
+int mpkshm_send_many(struct mpkshm_channel *ch, uint64_t dest,
+		     const struct iovec *msgs, unsigned int n, int timeout_ms);
+
+/* One message of a batch received by mpkshm_recv_many(). */
+struct mpkshm_recv_buf {
+	void *buf;			/* in: where to copy it */
+	size_t cap;			/* in: room there */
+	size_t len;			/* out: its length */
+	struct mpkshm_msg info;		/* out: sender, sequence number */
+};
+
+/*
+ * Copies up to @n waiting messages into @bufs, waiting up to @timeout_ms
+ * for the first; the others are only those already there.  Returns how
+ * many (1..n), or, if none, the error mpkshm_recv() would give.  An error
+ * met after the first message (EMSGSIZE: too long for its buffer, which
+ * keeps it queued) is returned by the next call.
+ */
+int mpkshm_recv_many(struct mpkshm_channel *ch, struct mpkshm_recv_buf *bufs,
+		     unsigned int n, int timeout_ms);
 
 /* --- request/response ---------------------------------------------------- */
 

@@ -24,6 +24,7 @@ struct kernel_channel {
 	void *own;		/* own control page and segment, read-write */
 	size_t own_len;
 	uint64_t slot_size;
+	bool no_wait;		/* a module without MPKLINK_CHAN_IOC_WAIT */
 };
 
 static int attach(int dev, const char *name, struct mpklink_attach *a)
@@ -142,22 +143,60 @@ static int kernel_notify(struct mpkshm_channel *ch, uint64_t slots)
 	return 0;
 }
 
-/* Reads every pending event; the directory tells the rest. */
+/*
+ * Reads every pending event; the directory tells the rest.  A short read
+ * took the last of them: no second read to hear EAGAIN.
+ */
 static int kernel_drain(struct mpkshm_channel *ch)
 {
 	struct mpklink_event ev[16];
 	ssize_t n;
 	int i;
 
-	while ((n = read(ch->fd, ev, sizeof(ev))) > 0) {
+	do {
+		n = read(ch->fd, ev, sizeof(ev));
 		for (i = 0; i < n / (ssize_t)sizeof(ev[0]); i++)
 			if (ev[i].type == MPKLINK_EVENT_REVOKED &&
 			    ev[i].flags & MPKLINK_EVENT_SELF)
 				atomic_store(&ch->revoked, true);
-	}
+	} while (n == (ssize_t)sizeof(ev));
 	if (n == 0)		/* end of file: revoked */
 		atomic_store(&ch->revoked, true);
 	return atomic_load(&ch->revoked) ? -EKEYREVOKED : 0;
+}
+
+static int kernel_sleep(struct mpkshm_channel *ch, uint64_t deadline)
+{
+	struct kernel_channel *k = ch->backend;
+	struct mpklink_wait req = { .size = sizeof(req) };
+	uint64_t now;
+
+	if (k->no_wait)
+		return -ENOSYS;
+	if (deadline == UINT64_MAX) {
+		req.timeout_ns = UINT64_MAX;
+	} else {
+		now = mpkshm_now_ns();
+		req.timeout_ns = deadline > now ? deadline - now : 0;
+	}
+	if (!ioctl(ch->fd, MPKLINK_CHAN_IOC_WAIT, &req)) {
+		if (req.events)
+			return kernel_drain(ch) ?: 1;
+		return 1;
+	}
+	switch (errno) {
+	case ETIMEDOUT:
+	case EINTR:
+		return 0;
+	case ENOTTY:		/* an older module: poll and read */
+		k->no_wait = true;
+		return -ENOSYS;
+	case EKEYREVOKED:
+		atomic_store(&ch->revoked, true);
+		return -EKEYREVOKED;
+	default:
+		return -errno;
+	}
 }
 
 static int list_members(struct mpkshm_channel *ch,
@@ -226,6 +265,7 @@ const struct mpkshm_backend_ops mpkshm_kernel_ops = {
 	.close = kernel_close,
 	.notify = kernel_notify,
 	.drain = kernel_drain,
+	.sleep = kernel_sleep,
 	.members = kernel_members,
 	.peer_pubkey = kernel_peer_pubkey,
 };

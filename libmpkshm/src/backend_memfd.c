@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -173,6 +174,8 @@ static void memfd_close(struct mpkshm_channel *ch)
 	pthread_mutex_destroy(&m->socket_lock);
 	if (ch->fd >= 0)
 		close(ch->fd);
+	if (ch->sleep_fd >= 0)
+		close(ch->sleep_fd);
 	if (m->own_bell >= 0)
 		close(m->own_bell);
 	mpkshm_key_put(ch->pkey);
@@ -426,6 +429,9 @@ static int memfd_open(struct mpkshm_channel *ch, const char *name,
 		err = mpkshm_bell_open(&ch->fd, &m->own_bell);
 	if (!err)
 		err = join(ch, name, opts, deadline);
+	/* Without it, sleeping falls back to poll() and read(). */
+	if (!err)
+		ch->sleep_fd = mpkshm_bell_sleeper(ch->fd, m->sock);
 	if (err)
 		memfd_close(ch);
 	return err;
@@ -454,6 +460,27 @@ static int memfd_drain(struct mpkshm_channel *ch)
 	mpkshm_bell_drain(ch->fd);
 	read_socket(ch);
 	return 0;
+}
+
+/*
+ * Sleeps on the doorbell and the broker's socket together (bell.c), so
+ * that the socket is read only when the broker sent something (a new
+ * member's memfd), not after every wake-up.
+ */
+static int memfd_sleep(struct mpkshm_channel *ch, uint64_t deadline)
+{
+	struct memfd_channel *m = ch->backend;
+	bool ready = false, gone = false;
+	int woke;
+
+	if (ch->sleep_fd < 0)
+		return -ENOSYS;
+	woke = mpkshm_bell_sleep(ch->sleep_fd, deadline, &ready, &gone);
+	if (ready)
+		read_socket(ch);
+	if (gone)	/* the broker left: we keep what we have */
+		epoll_ctl(ch->sleep_fd, EPOLL_CTL_DEL, m->sock, NULL);
+	return woke;
 }
 
 static int memfd_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
@@ -496,6 +523,7 @@ const struct mpkshm_backend_ops mpkshm_memfd_ops = {
 	.close = memfd_close,
 	.notify = memfd_notify,
 	.drain = memfd_drain,
+	.sleep = memfd_sleep,
 	.peer_views = memfd_peer_views,
 	.members = memfd_members,
 	.peer_pubkey = memfd_no_pubkey,

@@ -24,7 +24,8 @@ struct thread_region {
 	pid_t pid;			/* a fork child inherits, but owns none */
 	char name[MPKLINK_NAME_MAX];
 	unsigned int users;
-	uint8_t *base;
+	uint8_t *base;			/* writable view */
+	uint8_t *ro;			/* the same pages, mapped read-only */
 	size_t len;
 	uint64_t slot_size;
 	unsigned int max_members;
@@ -65,12 +66,60 @@ static void dir_set(struct thread_region *r, unsigned int slot, uint64_t id,
 	__atomic_store_n(&dir->seq, dir->seq + 1, __ATOMIC_RELEASE);
 }
 
+/*
+ * The region twice over one memfd, both views under the channel's key: a
+ * writable one, through which an endpoint writes only its own slot (and
+ * the library the directory), and a read-only one through which it reads
+ * the others, as the kernel and memfd backends map them.  So a stray write
+ * into a message held by a peek faults on the page, whatever PKRU says.
+ */
+static int region_map(struct thread_region *r)
+{
+	int fd, err = 0;
+
+	fd = memfd_create("mpkshm-thread", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)r->len)) {
+		err = -errno;
+		goto out;
+	}
+	r->base = mmap(NULL, r->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (r->base == MAP_FAILED) {
+		err = -ENOMEM;
+		goto out;
+	}
+	r->ro = mmap(NULL, r->len, PROT_READ, MAP_SHARED, fd, 0);
+	if (r->ro == MAP_FAILED) {
+		munmap(r->base, r->len);
+		err = -ENOMEM;
+		goto out;
+	}
+	/* A fork child gets neither view: its endpoints are not its own. */
+	madvise(r->base, r->len, MADV_DONTFORK);
+	madvise(r->ro, r->len, MADV_DONTFORK);
+	r->pkey = mpkshm_key_take();
+	if (r->pkey == -ENOSPC ||
+	    (r->pkey >= 0 &&
+	     (pkey_mprotect(r->base, r->len, PROT_READ | PROT_WRITE, r->pkey) ||
+	      pkey_mprotect(r->ro, r->len, PROT_READ, r->pkey)))) {
+		mpkshm_key_put(r->pkey);
+		munmap(r->base, r->len);
+		munmap(r->ro, r->len);
+		err = -ENOSPC;
+	}
+out:
+	close(fd);
+	return err;
+}
+
 static int region_create(const char *name, const struct mpkshm_options *o,
 			 struct thread_region **out)
 {
 	struct thread_region *r;
 	struct mpklink_dir *dir;
 	unsigned int i;
+	int err;
 
 	if (!o->segment_size || o->segment_size % MPKSHM_PAGE ||
 	    o->segment_size < 2 * MPKSHM_PAGE || !o->max_members ||
@@ -84,21 +133,10 @@ static int region_create(const char *name, const struct mpkshm_options *o,
 	r->max_members = o->max_members;
 	r->slot_size = MPKLINK_CTRL_SIZE + o->segment_size;
 	r->len = MPKLINK_DIR_SIZE + r->max_members * r->slot_size;
-	r->base = mmap(NULL, r->len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (r->base == MAP_FAILED) {
+	err = region_map(r);
+	if (err) {
 		free(r);
-		return -ENOMEM;
-	}
-	madvise(r->base, r->len, MADV_DONTFORK);
-	r->pkey = mpkshm_key_take();
-	if (r->pkey == -ENOSPC ||
-	    (r->pkey >= 0 && pkey_mprotect(r->base, r->len,
-					   PROT_READ | PROT_WRITE, r->pkey))) {
-		mpkshm_key_put(r->pkey);
-		munmap(r->base, r->len);
-		free(r);
-		return -ENOSPC;
+		return err;
 	}
 	for (i = 0; i < MPKSHM_MAX_MEMBERS; i++)
 		r->bell[i] = -1;
@@ -127,6 +165,7 @@ static void region_drop(struct thread_region *r)
 		;
 	*p = r->next;
 	munmap(r->base, r->len);
+	munmap(r->ro, r->len);
 	mpkshm_key_put(r->pkey);
 	free(r);
 }
@@ -164,15 +203,17 @@ static int thread_open(struct mpkshm_channel *ch, const char *name,
 	r->bell[slot] = wr;
 	ch->backend = r;
 	ch->fd = rd;
+	/* Without it, sleeping falls back to poll() and read(). */
+	ch->sleep_fd = mpkshm_bell_sleeper(rd, -1);
 	ch->slot = slot;
 	ch->member_id = ++r->last_id;
 	ch->rights = MPKSHM_RIGHT_READ | MPKSHM_RIGHT_WRITE;
 	ch->segment_size = r->slot_size - MPKLINK_CTRL_SIZE;
 	ch->max_members = r->max_members;
 	ch->pkey = r->pkey;
-	ch->dir = region_dir(r);
+	ch->dir = (const struct mpklink_dir *)r->ro;
 	for (i = 0; i < r->max_members; i++) {
-		uint8_t *s = r->base + MPKLINK_DIR_SIZE + i * r->slot_size;
+		const uint8_t *s = r->ro + MPKLINK_DIR_SIZE + i * r->slot_size;
 
 		ch->peers[i].ctrl = (const struct mpkshm_ctrl *)s;
 		ch->peers[i].seg = s + MPKLINK_CTRL_SIZE;
@@ -201,6 +242,8 @@ static void thread_close(struct mpkshm_channel *ch)
 	mpkshm_window_close(r->pkey, true);
 	close(r->bell[ch->slot]);
 	close(ch->fd);
+	if (ch->sleep_fd >= 0)
+		close(ch->sleep_fd);
 	r->bell[ch->slot] = -1;
 	/* The others learn from the directory; wake them to look. */
 	for (i = 0; i < r->max_members; i++)
@@ -228,6 +271,16 @@ static int thread_drain(struct mpkshm_channel *ch)
 {
 	mpkshm_bell_drain(ch->fd);
 	return 0;
+}
+
+static int thread_sleep(struct mpkshm_channel *ch, uint64_t deadline)
+{
+	bool unused_ready, unused_gone;
+
+	if (ch->sleep_fd < 0)
+		return -ENOSYS;
+	return mpkshm_bell_sleep(ch->sleep_fd, deadline, &unused_ready,
+				 &unused_gone);
 }
 
 static int thread_members(struct mpkshm_channel *ch, struct mpkshm_member *out,
@@ -271,6 +324,7 @@ const struct mpkshm_backend_ops mpkshm_thread_ops = {
 	.close = thread_close,
 	.notify = thread_notify,
 	.drain = thread_drain,
+	.sleep = thread_sleep,
 	.members = thread_members,
 	.peer_pubkey = no_pubkey,
 };

@@ -330,6 +330,7 @@ MPKSHM_EXPORT int mpkshm_open(const char *name,
 	ch->reply_timeout_ms = opts.reply_timeout_ms;
 	ch->max_response = opts.max_response_size;
 	ch->fd = -1;
+	ch->sleep_fd = -1;
 	ch->pkey = -1;
 	init_locks(ch);
 	ch->ops = backend_ops(opts.backend);
@@ -378,7 +379,7 @@ MPKSHM_EXPORT int mpkshm_close(struct mpkshm_channel *ch)
 	if (ours && ch->peeking &&
 	    pthread_equal(ch->peek_owner, pthread_self())) {
 		ch->peeking = false;
-		mpkshm_window_close(ch->pkey, false);
+		mpkshm_window_close(ch->pkey, true);
 		mpkshm_unlock(ch, &ch->recv_lock);
 	}
 	if (ours && !atomic_load(&ch->revoked) && ch->own_ring &&

@@ -177,9 +177,8 @@ static inline uint64_t mpkshm_ring_capacity(uint64_t segment_size)
  */
 void mpkshm_window_open(int pkey, bool write);
 void mpkshm_window_close(int pkey, bool write);
-/* A writing window of this thread becomes read-only, or back: one WRPKRU. */
-void mpkshm_window_downgrade(int pkey);
-void mpkshm_window_upgrade(int pkey);
+/* This thread's PKRU writes so far (counted for tests and the benchmark). */
+uint64_t mpkshm_pkru_writes(void);
 
 /*
  * Keys for the memfd and thread backends: a fresh one while the process has
@@ -224,6 +223,12 @@ struct mpkshm_backend_ops {
 	 * readiness, learn about new members.  One thread at a time.
 	 */
 	int (*drain)(struct mpkshm_channel *ch);
+	/*
+	 * Optional: sleeps until the fd would poll readable or @deadline and
+	 * drains it, in one system call.  1: woke for something, 0: timed
+	 * out or interrupted, -ENOSYS: cannot here (poll and drain instead).
+	 */
+	int (*sleep)(struct mpkshm_channel *ch, uint64_t deadline);
 	/*
 	 * A member's views appeared or changed (memfd maps them lazily):
 	 * -EAGAIN while they are not ready.  Any thread, any time.
@@ -289,6 +294,7 @@ struct mpkshm_channel {
 	unsigned int spin_us;
 	int close_timeout_ms;
 	int fd;				/* pollable */
+	int sleep_fd;			/* memfd, thread: epoll fd bell.c sleeps on */
 
 	/* Geometry, filled by the backend's open. */
 	unsigned int max_members;
@@ -411,6 +417,9 @@ int mpkshm_verify_end(struct mpkshm_channel *ch, unsigned int slot,
 int mpkshm_bell_open(int *rd, int *wr);
 void mpkshm_bell_ring(int wr);
 void mpkshm_bell_drain(int rd);
+int mpkshm_bell_sleeper(int rd, int other);
+int mpkshm_bell_sleep(int sleeper, uint64_t deadline, bool *other_ready,
+		      bool *other_gone);
 
 /* Time. */
 uint64_t mpkshm_now_ns(void);

@@ -379,6 +379,42 @@ MPKSHM_EXPORT ssize_t mpkshm_recv(struct mpkshm_channel *ch, void *buf,
 				   mpkshm_deadline(timeout_ms), 0);
 }
 
+MPKSHM_EXPORT int mpkshm_recv_many(struct mpkshm_channel *ch,
+				   struct mpkshm_recv_buf *bufs, unsigned int n,
+				   int timeout_ms)
+{
+	uint64_t deadline = mpkshm_deadline(timeout_ms);
+	unsigned int i;
+	ssize_t ret;
+
+	if (!bufs || !n)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!bufs[i].buf && bufs[i].cap)
+			return -EINVAL;
+	ret = mpkshm_check_reader(ch);
+	if (ret)
+		return (int)ret;
+	mpkshm_unarm(ch);
+	ret = mpkshm_enter_recv(ch, deadline);
+	if (ret)
+		return (int)ret;
+	/* One window for the whole batch: two PKRU writes, not 2 * n. */
+	mpkshm_window_open(ch->pkey, true);
+	for (i = 0; i < n; i++) {
+		/* Only the first waits: the rest take what is there. */
+		ret = recv_locked(ch, bufs[i].buf, bufs[i].cap, &bufs[i].info,
+				  i ? 0 : deadline, 0);
+		if (ret < 0)
+			break;
+		bufs[i].len = (size_t)ret;
+	}
+	mpkshm_window_close(ch->pkey, true);
+	mpkshm_unlock(ch, &ch->recv_lock);
+	/* An error after the first message waits for the next call. */
+	return i ? (int)i : (int)ret;
+}
+
 int mpkshm_recv_discard(struct mpkshm_channel *ch,
 			const struct mpkshm_msg *info)
 {

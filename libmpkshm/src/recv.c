@@ -315,8 +315,13 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 	msg->_open = 1;
 	ch->peeking = true;
 	ch->peek_owner = pthread_self();
-	/* Read-only for the caller's window; recv_lock stays held. */
-	mpkshm_window_downgrade(ch->pkey);
+	/*
+	 * The window stays as it is until release, recv_lock held: the
+	 * message is in a view mapped read-only (every backend maps its
+	 * peers' pages so), and a stray write into it faults there.  Not
+	 * downgrading the key saves two PKRU writes per message
+	 * (Documentation/design.md, "What protects what").
+	 */
 	return 0;
 }
 
@@ -332,8 +337,6 @@ MPKSHM_EXPORT int mpkshm_release(struct mpkshm_channel *ch,
 		return -EPERM;
 	msg->_open = 0;
 	ch->peeking = false;
-	/* The cursor is in our control page: write access, then close. */
-	mpkshm_window_upgrade(ch->pkey);
 	/* The caller's reads of the message are behind us: were they whole? */
 	f = (struct mpkshm_found){
 		.slot = msg->sender_slot, .writer = msg->sender,

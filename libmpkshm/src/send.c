@@ -406,6 +406,32 @@ static bool is_member(struct mpkshm_channel *ch, uint64_t member)
 	return false;
 }
 
+/* Takes the send lock and opens the key: end_send() gives both back. */
+static int begin_send(struct mpkshm_channel *ch, uint64_t deadline)
+{
+	int err = enter_send(ch, deadline);
+
+	if (!err)
+		mpkshm_window_open(ch->pkey, true);
+	return err;
+}
+
+/* The directory as it is now; EPIPE if @dest is not in it. */
+static int reach(struct mpkshm_channel *ch, uint64_t dest)
+{
+	int err = mpkshm_refresh(ch);
+
+	if (!err && dest != MPKSHM_TO_ALL && !is_member(ch, dest))
+		err = -EPIPE;
+	return err;
+}
+
+static void end_send(struct mpkshm_channel *ch)
+{
+	mpkshm_window_close(ch->pkey, true);
+	mpkshm_unlock(ch, &ch->send_lock);
+}
+
 int mpkshm_send_message(struct mpkshm_channel *ch, uint16_t kind,
 			uint64_t dest, uint64_t correlation, int32_t status,
 			const void *buf, size_t len, uint64_t deadline,
@@ -426,18 +452,14 @@ int mpkshm_send_message(struct mpkshm_channel *ch, uint16_t kind,
 		drop_by = mpkshm_deadline(ch->reply_timeout_ms);
 		wait_flags = MPKSHM_WAIT_STOPPABLE;
 	}
-	err = enter_send(ch, deadline);
+	err = begin_send(ch, deadline);
 	if (err)
 		return err;
-	mpkshm_window_open(ch->pkey, true);
-	err = mpkshm_refresh(ch);
-	if (!err && dest != MPKSHM_TO_ALL && !is_member(ch, dest))
-		err = -EPIPE;
+	err = reach(ch, dest);
 	if (!err)
 		err = send_locked(ch, &r, buf, len, deadline, drop_by,
 				  wait_flags);
-	mpkshm_window_close(ch->pkey, true);
-	mpkshm_unlock(ch, &ch->send_lock);
+	end_send(ch);
 	return err;
 }
 
@@ -448,6 +470,39 @@ MPKSHM_EXPORT int mpkshm_send(struct mpkshm_channel *ch, uint64_t dest,
 		return -EINVAL;
 	return mpkshm_send_message(ch, MPKSHM_REC_DATA, dest, 0, 0, buf, len,
 				   mpkshm_deadline(timeout_ms), 0);
+}
+
+MPKSHM_EXPORT int mpkshm_send_many(struct mpkshm_channel *ch, uint64_t dest,
+				   const struct iovec *msgs, unsigned int n,
+				   int timeout_ms)
+{
+	uint64_t deadline = mpkshm_deadline(timeout_ms);
+	unsigned int i, sent = 0;
+	int err;
+
+	if (!msgs || !n)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!msgs[i].iov_base && msgs[i].iov_len)
+			return -EINVAL;
+	err = mpkshm_check_writer(ch);
+	if (err)
+		return err;
+	/* One window for the whole batch: two PKRU writes, not 2 * n. */
+	err = begin_send(ch, deadline);
+	if (err)
+		return err;
+	err = reach(ch, dest);
+	for (i = 0; !err && i < n; i++) {
+		struct record r = { .kind = MPKSHM_REC_DATA, .dest = dest };
+
+		err = send_locked(ch, &r, msgs[i].iov_base, msgs[i].iov_len,
+				  deadline, UINT64_MAX, 0);
+		if (!err)
+			sent++;
+	}
+	end_send(ch);
+	return sent ? (int)sent : err;
 }
 
 int mpkshm_drained(struct mpkshm_channel *ch, void *arg)

@@ -126,7 +126,19 @@ static int sleep_on_fd(struct mpkshm_channel *ch, uint64_t epoch,
 	if (!ch->sleeper && !atomic_load(&ch->app_armed)) {
 		ch->sleeper = true;
 		pthread_mutex_unlock(&ch->sleep_lock);
-		ret = poll(&pfd, 1, poll_ms(deadline));	/* EINTR: look again */
+		/* One system call where the backend can sleep and drain in it. */
+		err = ch->ops->sleep ? ch->ops->sleep(ch, deadline) : -ENOSYS;
+		if (err == -ENOSYS) {
+			err = 0;
+			ret = poll(&pfd, 1, poll_ms(deadline));	/* EINTR: look again */
+		} else {
+			ret = 0;	/* drained already */
+			if (err > 0 && atomic_load(&ch->app_armed))
+				/* The application armed the fd meanwhile:
+				 * give it back the readiness we took. */
+				ch->ops->notify(ch, 1ull << ch->slot);
+			err = err < 0 ? err : 0;
+		}
 		pthread_mutex_lock(&ch->sleep_lock);
 		ch->sleeper = false;
 		if (ret > 0 && ch->ops->drain && !atomic_load(&ch->app_armed))
@@ -233,9 +245,13 @@ int mpkshm_wait_until(struct mpkshm_channel *ch, mpkshm_ready_fn ready, void *ar
 		    !writers_see_us(ch))
 			sleep_until = mpkshm_min(deadline, mpkshm_now_ns() +
 						 UNSEEN_LOOK_NS);
-		mpkshm_window_close(ch->pkey, true);
+		/*
+		 * The window stays open while we sleep: only this thread's
+		 * PKRU has it, a signal handler runs with the kernel's initial
+		 * PKRU, and closing and reopening would cost two PKRU writes
+		 * per sleep (Documentation/design.md, "What protects what").
+		 */
 		ret = sleep_on_fd(ch, epoch, sleep_until);
-		mpkshm_window_open(ch->pkey, true);
 		waiting_add(ch, what, -1);
 		if (ret < 0)
 			return ret;

@@ -3,7 +3,9 @@
  * mpkbench: one harness, every transport, the same payloads.
  *
  *   main.c        command line, running a client against a server
- *   workloads.c   round-trip latency, streaming throughput, word count
+ *   workloads.c   round-trip latency, streaming throughput, streams of
+ *                 small messages (batched where the transport can),
+ *                 word count
  *   t_mpkshm.c    libmpkshm: kernel, memfd and thread backends
  *   t_raw.c       a raw shared-memory ring: spin polling, no protection
  *   t_fd.c        pipe, FIFO, Unix stream and seqpacket sockets, TCP
@@ -62,6 +64,16 @@ struct transport {
 	int (*send)(struct endpoint *ep, const void *buf, size_t len);
 	/* Receives one message, handing it to @consume; returns its length. */
 	ssize_t (*recv)(struct endpoint *ep, consume_fn consume, void *arg);
+	/*
+	 * Optional, batches: sends @n whole messages; receives every message
+	 * waiting (at least one), each handed to @consume and then @done,
+	 * and returns how many; 0 when @done returned 1 (stop), -errno
+	 * when it or the transport failed.
+	 */
+	int (*send_batch)(struct endpoint *ep, const struct iovec *msgs,
+			  unsigned int n);
+	ssize_t (*recv_batch)(struct endpoint *ep, consume_fn consume,
+			      int (*done)(void *arg, size_t len), void *arg);
 	void (*close)(struct endpoint *ep);
 	/* After both ends closed (in the parent). */
 	void (*cleanup)(struct bench_cfg *cfg, void *shared);
@@ -114,6 +126,8 @@ int client_throughput(const struct transport *t, struct endpoint *ep,
 		      size_t size, unsigned int count, double *seconds);
 int client_wordcount(const struct transport *t, struct endpoint *ep,
 		     const struct wc_file *f, uint64_t *count, double *seconds);
+int client_stream(const struct transport *t, struct endpoint *ep, size_t size,
+		  unsigned int count, double *seconds);
 /* Tells the server to return. */
 int client_stop(const struct transport *t, struct endpoint *ep);
 /* Serves whatever the client asks until it says stop. */

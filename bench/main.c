@@ -9,6 +9,7 @@
  *   mpkbench latency    -t T [-m MODE] -s BYTES -n ROUND_TRIPS
  *   mpkbench throughput -t T [-m MODE] -s BYTES -b TOTAL_BYTES
  *   mpkbench wordcount  -t T [-m MODE] -f FILE -r RUNS
+ *   mpkbench stream     -t T [-m MODE] -s BYTES -n MESSAGES
  *   mpkbench genwords N FILE
  *   mpkbench list
  *
@@ -47,6 +48,7 @@ static void usage(void)
 	fputs("usage: mpkbench latency    -t T [-m MODE] -s BYTES -n ROUND_TRIPS\n"
 	      "       mpkbench throughput -t T [-m MODE] -s BYTES -b TOTAL_BYTES\n"
 	      "       mpkbench wordcount  -t T [-m MODE] -f FILE -r RUNS\n"
+	      "       mpkbench stream     -t T [-m MODE] -s BYTES -n MESSAGES\n"
 	      "       mpkbench genwords N FILE\n"
 	      "       mpkbench wrpkru        (ns per WRPKRU, where PKU exists)\n"
 	      "       mpkbench list\n"
@@ -271,6 +273,9 @@ int main(int argc, char **argv)
 	} else if (!strcmp(workload, "throughput")) {
 		if (size < 16 || size % 8 || !total)
 			usage();
+	} else if (!strcmp(workload, "stream")) {
+		if (size < 16 || !iters)
+			usage();
 	} else if (!strcmp(workload, "wordcount")) {
 		if (!file || !runs)
 			usage();
@@ -332,6 +337,13 @@ int main(int argc, char **argv)
 			print_row("throughput", tname, mode_names[r.cfg.mode],
 				  size, "msgs_per_s", count / s);
 		}
+	} else if (!strcmp(workload, "stream")) {
+		double s;
+
+		err = client_stream(r.t, ep, size, (unsigned int)iters, &s);
+		if (!err)
+			print_row("stream", tname, mode_names[r.cfg.mode], size,
+				  "msgs_per_s", (double)iters / s);
 	} else {
 		/* The first runs warm up (warm_ups()) and are not reported. */
 		unsigned long long warm = warm_ups(wc.len, 1);

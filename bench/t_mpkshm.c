@@ -29,10 +29,15 @@
 #define SEGMENT (4u << 20)
 #define CHUNK (SEGMENT / 4)
 
+/* Batches: up to BATCH messages of up to BATCH_MSG bytes each, copied. */
+#define BATCH 32
+#define BATCH_MSG 4096
+
 struct endpoint {
 	struct mpkshm_channel *ch;
 	uint64_t peer;
 	size_t chunk;
+	uint8_t (*batch)[BATCH_MSG];	/* framed messages of a batch */
 };
 
 struct shared {
@@ -185,6 +190,18 @@ static int mpk_open(void *shared, bool server, const struct bench_cfg *cfg,
 		return err;
 	}
 	ep->chunk = info.max_message < CHUNK ? info.max_message : CHUNK;
+	/* Records of a large message are chunk-sized: never a batch's. */
+	if (ep->chunk <= BATCH_MSG) {
+		mpkshm_close(ep->ch);
+		free(ep);
+		return -EINVAL;
+	}
+	ep->batch = malloc(BATCH * sizeof(*ep->batch));
+	if (!ep->batch) {
+		mpkshm_close(ep->ch);
+		free(ep);
+		return -ENOMEM;
+	}
 	*out = ep;
 	return 0;
 }
@@ -260,9 +277,88 @@ static ssize_t mpk_recv(struct endpoint *ep, consume_fn consume, void *arg)
 	return stop ? -ECANCELED : (ssize_t)total;
 }
 
+/*
+ * A batch of small messages in one window each way (mpkshm_send_many(),
+ * mpkshm_recv_many()): copied, since each carries its length in front.
+ */
+static int mpk_send_batch(struct endpoint *ep, const struct iovec *msgs,
+			  unsigned int n)
+{
+	struct iovec framed[BATCH];
+	unsigned int i, done = 0;
+	int sent;
+
+	if (n > BATCH)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		uint64_t total = msgs[i].iov_len;
+
+		if (total + sizeof(total) > BATCH_MSG ||
+		    total + sizeof(total) > ep->chunk) {
+			/* Not a small message: one at a time. */
+			for (i = 0; i < n; i++) {
+				int err = mpk_send(ep, msgs[i].iov_base,
+						   msgs[i].iov_len);
+
+				if (err)
+					return err;
+			}
+			return 0;
+		}
+		memcpy(ep->batch[i], &total, sizeof(total));
+		memcpy(ep->batch[i] + sizeof(total), msgs[i].iov_base, total);
+		framed[i] = (struct iovec){ ep->batch[i], total + sizeof(total) };
+	}
+	while (done < n) {
+		sent = mpkshm_send_many(ep->ch, ep->peer, framed + done,
+					n - done, -1);
+		if (sent < 0)
+			return sent;
+		done += (unsigned int)sent;
+	}
+	return 0;
+}
+
+static ssize_t mpk_recv_batch(struct endpoint *ep, consume_fn consume,
+			      int (*done)(void *arg, size_t len), void *arg)
+{
+	struct mpkshm_recv_buf r[BATCH];
+	ssize_t len;
+	int i, n, ret;
+
+	for (i = 0; i < BATCH; i++)
+		r[i] = (struct mpkshm_recv_buf){ .buf = ep->batch[i],
+						 .cap = BATCH_MSG };
+	n = mpkshm_recv_many(ep->ch, r, BATCH, -1);
+	if (n == -EMSGSIZE) {
+		/* A large message: in place, record by record. */
+		len = mpk_recv(ep, consume, arg);
+		if (len < 0)
+			return len;
+		ret = done(arg, (size_t)len);
+		return ret < 0 ? ret : ret ? 0 : 1;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t total;
+
+		if (r[i].len < sizeof(total))
+			return -EPROTO;
+		memcpy(&total, ep->batch[i], sizeof(total));
+		if (total != r[i].len - sizeof(total))
+			return -EPROTO;	/* a small first record is whole */
+		if (consume(arg, ep->batch[i] + sizeof(total), total))
+			return -ECANCELED;
+		ret = done(arg, total);
+		if (ret)
+			return ret < 0 ? ret : 0;
+	}
+	return n;
+}
+
 static void mpk_close(struct endpoint *ep)
 {
 	mpkshm_close(ep->ch);
+	free(ep->batch);
 	free(ep);
 }
 
@@ -289,7 +385,8 @@ static void cleanup(struct bench_cfg *cfg, void *shared)
 	const struct transport var = {					\
 		.name = tname, .description = desc, .flags = tflags,	\
 		.prepare = prep, .open = mpk_open, .send = mpk_send,	\
-		.recv = mpk_recv, .close = mpk_close,			\
+		.recv = mpk_recv, .send_batch = mpk_send_batch,		\
+		.recv_batch = mpk_recv_batch, .close = mpk_close,	\
 		.cleanup = cleanup,					\
 	}
 

@@ -228,43 +228,60 @@ static int server_consume(void *arg, const void *piece, size_t len)
 	return 0;
 }
 
+/*
+ * What the server does once a message of @n bytes is in; 1: STOP.  Gets
+ * the server ready for the next message.
+ */
+static int message_done(void *arg, size_t n)
+{
+	struct server *s = arg;
+	const struct transport *t = s->t;
+	struct endpoint *ep = s->ep;
+	int err = 0;
+
+	if (s->text_next) {
+		s->text_next = false;
+		err = t->send(ep, &s->words.words, sizeof(s->words.words));
+		s->words = (struct word_counter){ 0 };
+	} else if (s->op.op == OP_ECHO) {
+		err = t->send(ep, s->echo, n);
+	} else if (s->op.op == OP_SYNC) {
+		uint64_t reply[2] = { s->sunk.bytes, csum_end(&s->sunk) };
+
+		err = t->send(ep, reply, sizeof(reply));
+		s->sunk = (struct csum){ 0 };
+	} else if (s->op.op == OP_COUNT) {
+		s->text_next = true;
+	} else if (s->op.op == OP_STOP) {
+		return 1;
+	} else if (s->op.op != OP_SINK) {
+		err = -EPROTO;
+	}
+	s->got = 0;
+	memset(&s->op, 0, sizeof(s->op));
+	return err;
+}
+
 int serve(const struct transport *t, struct endpoint *ep)
 {
 	struct server s = { .t = t, .ep = ep };
 	ssize_t n;
 	int err = 0;
 
-	for (;;) {
-		s.got = 0;
-		memset(&s.op, 0, sizeof(s.op));
+	while (!err) {
+		/* Batches where the transport has them: what waits, at once. */
+		if (t->recv_batch) {
+			n = t->recv_batch(ep, server_consume, message_done, &s);
+			if (!n)
+				break;		/* STOP */
+			err = n < 0 ? (int)n : 0;
+			continue;
+		}
 		n = t->recv(ep, server_consume, &s);
-		if (n < 0) {
-			err = (int)n;
-			break;
-		}
-		if (s.text_next) {
-			s.text_next = false;
-			err = t->send(ep, &s.words.words, sizeof(s.words.words));
-			s.words = (struct word_counter){ 0 };
-		} else if (s.op.op == OP_ECHO) {
-			err = t->send(ep, s.echo, (size_t)n);
-		} else if (s.op.op == OP_SYNC) {
-			uint64_t reply[2] = { s.sunk.bytes, csum_end(&s.sunk) };
-
-			err = t->send(ep, reply, sizeof(reply));
-			s.sunk = (struct csum){ 0 };
-		} else if (s.op.op == OP_COUNT) {
-			s.text_next = true;
-		} else if (s.op.op == OP_STOP) {
-			break;
-		} else if (s.op.op != OP_SINK) {
-			err = -EPROTO;
-		}
-		if (err)
-			break;
+		err = n < 0 ? (int)n : message_done(&s, (size_t)n);
 	}
 	free(s.echo);
-	return err;
+	return err < 0 ? err : 0;
 }
 
 /* --- the client -------------------------------------------------------------------- */
@@ -400,14 +417,23 @@ out:
  * agree.  Payloads are multiples of 8 bytes, so the checksum of the stream
  * is that of one payload times the count.
  */
-int client_throughput(const struct transport *t, struct endpoint *ep,
-		      size_t size, unsigned int count, double *seconds)
+/*
+ * @count messages of @size one way (SINK), then a SYNC whose answer checks
+ * every byte.  @batched: in batches of up to STREAM_BATCH where the
+ * transport sends batches.
+ */
+#define STREAM_BATCH 32
+
+static int sink_run(const struct transport *t, struct endpoint *ep,
+		    size_t size, unsigned int count, bool batched,
+		    double *seconds)
 {
 	struct op op = { .op = OP_SINK }, sync = { .op = OP_SYNC };
 	uint8_t *msg = malloc(size);
 	uint64_t reply[2] = { 0 }, start, sum;
 	struct copy_out c = { .buf = (uint8_t *)reply, .room = sizeof(reply) };
-	unsigned int i, pass;
+	struct iovec batch[STREAM_BATCH];
+	unsigned int i, k, pass;
 	ssize_t n;
 	int err = 0;
 
@@ -418,14 +444,23 @@ int client_throughput(const struct transport *t, struct endpoint *ep,
 	fill_pattern(msg, size, size);
 	memcpy(msg, &op, sizeof(op));
 	sum = checksum(msg + sizeof(op), size - sizeof(op), 0);
+	for (k = 0; k < STREAM_BATCH; k++)
+		batch[k] = (struct iovec){ msg, size };
 	/* A warm-up pass (first touches of every buffer), then the timed one. */
 	for (pass = 0; pass < 2 && !err; pass++) {
 		unsigned int warm = warm_ups(size, 4);
 		unsigned int n_msgs = pass ? count : (count < warm ? count : warm);
 
 		start = now_ns();
-		for (i = 0; i < n_msgs && !err; i++)
+		for (i = 0; i < n_msgs && !err; i += k) {
+			k = n_msgs - i < STREAM_BATCH ? n_msgs - i : STREAM_BATCH;
+			if (batched && t->send_batch) {
+				err = t->send_batch(ep, batch, k);
+				continue;
+			}
+			k = 1;
 			err = t->send(ep, msg, size);
+		}
 		if (!err)
 			err = t->send(ep, &sync, sizeof(sync));
 		if (!err) {
@@ -441,6 +476,19 @@ int client_throughput(const struct transport *t, struct endpoint *ep,
 	*seconds = (double)(now_ns() - start) / 1e9;
 	free(msg);
 	return err;
+}
+
+int client_throughput(const struct transport *t, struct endpoint *ep,
+		      size_t size, unsigned int count, double *seconds)
+{
+	return sink_run(t, ep, size, count, false, seconds);
+}
+
+/* Streams of small messages, batched where the transport can. */
+int client_stream(const struct transport *t, struct endpoint *ep, size_t size,
+		  unsigned int count, double *seconds)
+{
+	return sink_run(t, ep, size, count, true, seconds);
 }
 
 int client_wordcount(const struct transport *t, struct endpoint *ep,

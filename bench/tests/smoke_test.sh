@@ -3,10 +3,13 @@
 #
 # The benchmark works: a short run (bench/run --profile smoke) of every
 # transport this machine has, on the host and in the guests.  Each
-# transport must produce latency, throughput and word-count rows (mpkbench,
-# grpc_bench and rpcbench check every echo, checksum and word count they
-# get back and fail otherwise), and the report must come out with its
-# plots.
+# transport must produce latency, throughput, stream and word-count rows
+# (mpkbench, grpc_bench and rpcbench check every echo, checksum and word
+# count they get back and fail otherwise), each libmpkshm backend its
+# counts of PKRU writes and system calls per message, and the report must
+# come out with its plots.  The smoke profile runs two rounds, so the report's per-round
+# form is exercised too: rows of both rounds, ratios as median and spread,
+# targets held to every round.
 # Speed is not tested here: that is what the report is for.
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,14 +31,17 @@ rpcs=(rpc-memfd)
 [ -w /dev/mpklink ] && [ "$(id -u)" = 0 ] && rpcs+=(rpc-kernel rpc-signed)
 rpcs+=(pbc-unix)
 
-tap_plan $((${#transports[@]} + ${#rpcs[@]} + 5))
+# The library's backends here, whose costs per message are counted.
+mapfile -t counted < <(printf '%s\n' "${transports[@]}" | grep -Ex 'mpkshm-(kernel|memfd|thread)')
+
+tap_plan $((${#transports[@]} + ${#rpcs[@]} + ${#counted[@]} + 8))
 tap_check "bench/run --profile smoke succeeds" "$TOP/bench/run" --profile smoke --out "$OUT"
 # measured T DESC WORKLOAD...: one TAP line, whether T has rows of each.
 measured() {
 	local t=$1 desc=$2 w missing=
 	shift 2
 	for w in "$@"; do
-		grep -q "^$w,$t," "$OUT/results.csv" || missing="$missing $w"
+		grep -q "^[0-9]*,$w,$t," "$OUT/results.csv" || missing="$missing $w"
 	done
 	if [ -z "$missing" ]; then
 		tap_ok "$t: $desc measured and checked"
@@ -45,17 +51,61 @@ measured() {
 	fi
 }
 for t in "${transports[@]}"; do
-	measured "$t" "latency, throughput and word count" latency throughput wordcount
+	if [ "$t" = grpc ]; then
+		measured "$t" "latency, throughput and word count" latency throughput wordcount
+	else
+		measured "$t" "latency, throughput, streams and word count" latency throughput stream wordcount
+	fi
+done
+# counted T: PKRU writes on each side in every mode, and system calls
+# where strace is here.
+for t in "${counted[@]}"; do
+	want=8
+	command -v strace > /dev/null && want=12
+	got=$(grep -Ec "^1,counts,$t,(spin|block)-(copy|zero),64,(pkru_send|pkru_recv|syscalls)," "$OUT/results.csv")
+	if [ "$got" = "$want" ]; then
+		tap_ok "$t: PKRU writes and system calls per message counted in all four modes"
+	else
+		tap_not_ok "$t: PKRU writes and system calls per message counted in all four modes" \
+			"$got of $want rows" "$(grep -F "counts $t" "$OUT/failures.txt")"
+	fi
 done
 for t in "${rpcs[@]}"; do
 	measured "$t" "bench.proto's Echo and Count" latency wordcount
 done
+rounds_seen=$(awk -F, 'NR > 1 { print $1 }' "$OUT/results.csv" | sort -u | tr '\n' ' ')
+if [ "$(head -n 1 "$OUT/results.csv")" = "round,workload,transport,mode,size,metric,value" ] &&
+   [ "$rounds_seen" = "1 2 " ] && grep -q '^rounds: 2 ' "$OUT/machine.txt"; then
+	tap_ok "two rounds measured, each row with its round"
+else
+	tap_not_ok "two rounds measured, each row with its round" \
+		"header: $(head -n 1 "$OUT/results.csv")" "rounds: $rounds_seen" \
+		"$(grep '^rounds' "$OUT/machine.txt")"
+fi
+# A ratio as "1.36x (1.30..1.41)", and every target's verdict by rounds.
+if grep -Eq '^- 64 B round trip, .*: [0-9.]+x \([0-9.]+\.\.[0-9.]+\), \*\*(met\*\* in every round \(2 of 2\)|missed\*\* in [12] of 2 rounds)' "$OUT/summary.md" &&
+   grep -q 'a target is met only when it holds in every round' "$OUT/summary.md" &&
+   ! grep -E '^- .*\*\*(met|missed)\*\*' "$OUT/summary.md" | grep -v '(counted)\.$' |
+	grep -Evq '(in every round \(2 of 2\)|missed\*\* in [12] of 2 rounds)'; then
+	tap_ok "the report gives ratios as median (min..max) and holds targets to every round"
+else
+	tap_not_ok "the report gives ratios as median (min..max) and holds targets to every round" \
+		"$(sed -n '/^## Targets/,/^## Results/p' "$OUT/summary.md")"
+fi
 if grep -q '^## RPC from a .proto: three transports' "$OUT/summary.md" &&
    grep -q 'faster than gRPC at 64 B' "$OUT/summary.md"; then
 	tap_ok "the report compares the three RPC transports, with their targets"
 else
 	tap_not_ok "the report compares the three RPC transports, with their targets" \
 		"$(grep -A5 '^## RPC' "$OUT/summary.md")"
+fi
+if grep -q '^## What a message costs: PKRU writes and system calls' "$OUT/summary.md" &&
+   grep -q '^### Streams of small messages' "$OUT/summary.md" &&
+   grep -q '^- At most 2 PKRU writes per message on each side' "$OUT/summary.md"; then
+	tap_ok "the report has the costs per message and the streams, with their targets"
+else
+	tap_not_ok "the report has the costs per message and the streams, with their targets" \
+		"$(grep -A12 '^## What a message' "$OUT/summary.md")"
 fi
 if grep -q '^## Targets' "$OUT/summary.md" && grep -q '^### Word count in the paper' "$OUT/summary.md"; then
 	tap_ok "the report has the targets and the paper's table"

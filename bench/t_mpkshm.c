@@ -38,6 +38,7 @@ struct endpoint {
 	uint64_t peer;
 	size_t chunk;
 	uint8_t (*batch)[BATCH_MSG];	/* framed messages of a batch */
+	struct mpkshm_recv_buf rbufs[BATCH];	/* into batch[], set up once */
 };
 
 struct shared {
@@ -202,6 +203,9 @@ static int mpk_open(void *shared, bool server, const struct bench_cfg *cfg,
 		free(ep);
 		return -ENOMEM;
 	}
+	for (int i = 0; i < BATCH; i++)
+		ep->rbufs[i] = (struct mpkshm_recv_buf){ .buf = ep->batch[i],
+							 .cap = BATCH_MSG };
 	*out = ep;
 	return 0;
 }
@@ -322,13 +326,10 @@ static int mpk_send_batch(struct endpoint *ep, const struct iovec *msgs,
 static ssize_t mpk_recv_batch(struct endpoint *ep, consume_fn consume,
 			      int (*done)(void *arg, size_t len), void *arg)
 {
-	struct mpkshm_recv_buf r[BATCH];
+	struct mpkshm_recv_buf *r = ep->rbufs;
 	ssize_t len;
 	int i, n, ret;
 
-	for (i = 0; i < BATCH; i++)
-		r[i] = (struct mpkshm_recv_buf){ .buf = ep->batch[i],
-						 .cap = BATCH_MSG };
 	n = mpkshm_recv_many(ep->ch, r, BATCH, -1);
 	if (n == -EMSGSIZE) {
 		/* A large message: in place, record by record. */

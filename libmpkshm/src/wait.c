@@ -208,6 +208,8 @@ int mpkshm_wait_until(struct mpkshm_channel *ch, mpkshm_ready_fn ready, void *ar
 	ret = ready(ch, arg);
 	if (ret)
 		return ret;
+	if (!deadline)		/* only a look (the rest of a batch) */
+		return -ETIMEDOUT;
 	now = mpkshm_now_ns();
 	spin_until = ch->spin_us == MPKSHM_SPIN_FOREVER ? UINT64_MAX :
 		     now + (uint64_t)ch->spin_us * 1000u;

@@ -58,10 +58,14 @@ for t in "${transports[@]}"; do
 	fi
 done
 # counted T: PKRU writes on each side in every mode, and system calls
-# where strace is here.
+# where perf (or, but for the kernel backend, strace) can count them.
+perf_counts=0
+perf stat -e raw_syscalls:sys_enter -x, -o /dev/null -- true 2> /dev/null && perf_counts=1
 for t in "${counted[@]}"; do
 	want=8
-	command -v strace > /dev/null && want=12
+	if [ $perf_counts = 1 ] || { [ "$t" != mpkshm-kernel ] && command -v strace > /dev/null; }; then
+		want=12
+	fi
 	got=$(grep -Ec "^1,counts,$t,(spin|block)-(copy|zero),64,(pkru_send|pkru_recv|syscalls)," "$OUT/results.csv")
 	if [ "$got" = "$want" ]; then
 		tap_ok "$t: PKRU writes and system calls per message counted in all four modes"

@@ -202,6 +202,7 @@ int mpkshm_wait_until(struct mpkshm_channel *ch, mpkshm_ready_fn ready, void *ar
 {
 	uint64_t spin_until, sleep_until, now, epoch;
 	unsigned int spins;
+	bool clocked;
 	int ret;
 
 	/* Most calls find what they wait for at once: no clock then. */
@@ -210,7 +211,13 @@ int mpkshm_wait_until(struct mpkshm_channel *ch, mpkshm_ready_fn ready, void *ar
 		return ret;
 	if (!deadline)		/* only a look (the rest of a batch) */
 		return -ETIMEDOUT;
-	now = mpkshm_now_ns();
+	/*
+	 * No deadline and no spin to time: no clock either.  Where the clock
+	 * source has no vDSO (a TCG guest), each read is a system call.
+	 */
+	clocked = deadline != UINT64_MAX ||
+		  (ch->spin_us != 0 && ch->spin_us != MPKSHM_SPIN_FOREVER);
+	now = clocked ? mpkshm_now_ns() : 0;
 	spin_until = ch->spin_us == MPKSHM_SPIN_FOREVER ? UINT64_MAX :
 		     now + (uint64_t)ch->spin_us * 1000u;
 	for (spins = 0;; spins++) {
@@ -224,7 +231,7 @@ int mpkshm_wait_until(struct mpkshm_channel *ch, mpkshm_ready_fn ready, void *ar
 		}
 		if (stopped(ch, flags))
 			return -ECANCELED;
-		now = mpkshm_now_ns();
+		now = clocked ? mpkshm_now_ns() : 0;
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		if (now < spin_until) {

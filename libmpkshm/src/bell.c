@@ -82,15 +82,9 @@ int mpkshm_bell_sleep(int sleeper, uint64_t deadline, bool *other_ready,
 		      bool *other_gone)
 {
 	struct epoll_event ev[2];
-	uint64_t now, left;
-	int i, n, ms = -1;
+	int i, n;
 
-	if (deadline != UINT64_MAX) {
-		now = mpkshm_now_ns();
-		left = now >= deadline ? 0 : (deadline - now + 999999) / 1000000;
-		ms = left > INT32_MAX ? INT32_MAX : (int)left;
-	}
-	n = epoll_wait(sleeper, ev, 2, ms);
+	n = epoll_wait(sleeper, ev, 2, mpkshm_ms_until(deadline));
 	for (i = 0; i < n; i++) {
 		if (ev[i].data.u32 != 1)
 			continue;

@@ -36,6 +36,18 @@ uint64_t mpkshm_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + ts.tv_nsec;
 }
 
+/* Milliseconds for poll()/epoll_wait() until @deadline: -1 for none. */
+int mpkshm_ms_until(uint64_t deadline)
+{
+	uint64_t now, left;
+
+	if (deadline == UINT64_MAX)
+		return -1;
+	now = mpkshm_now_ns();
+	left = now >= deadline ? 0 : (deadline - now + 999999) / 1000000;
+	return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
 uint64_t mpkshm_deadline(int timeout_ms)
 {
 	if (timeout_ms < 0)

@@ -423,5 +423,6 @@ int mpkshm_bell_sleep(int sleeper, uint64_t deadline, bool *other_ready,
 
 /* Time. */
 uint64_t mpkshm_now_ns(void);
+int mpkshm_ms_until(uint64_t deadline);
 
 #endif /* MPKSHM_INTERNAL_H */

@@ -76,7 +76,12 @@ static __thread uint8_t pretend_bits = 3;	/* closed */
 
 static int window_key(int pkey)
 {
-	return pkey < 0 && !mpkshm_pku_supported() ? PRETEND_KEY : pkey;
+	/* CPUID on every window would be a VM exit each: asked once. */
+	static int pretend = -1;
+
+	if (pretend < 0)
+		pretend = !mpkshm_pku_supported();
+	return pkey < 0 && pretend ? PRETEND_KEY : pkey;
 }
 #else
 static int window_key(int pkey)

@@ -98,15 +98,6 @@ static struct timespec abs_time(uint64_t ns)
 				  .tv_nsec = (long)(ns % 1000000000u) };
 }
 
-static int poll_ms(uint64_t deadline)
-{
-	uint64_t now = mpkshm_now_ns();
-
-	if (deadline == UINT64_MAX)
-		return -1;
-	return now >= deadline ? 0 : (int)((deadline - now + 999999) / 1000000);
-}
-
 /*
  * Sleeps until the endpoint's fd polls readable, a wake-up after @epoch,
  * or @deadline.  Returns 0, or the error draining the fd reported.
@@ -130,7 +121,7 @@ static int sleep_on_fd(struct mpkshm_channel *ch, uint64_t epoch,
 		err = ch->ops->sleep ? ch->ops->sleep(ch, deadline) : -ENOSYS;
 		if (err == -ENOSYS) {
 			err = 0;
-			ret = poll(&pfd, 1, poll_ms(deadline));	/* EINTR: look again */
+			ret = poll(&pfd, 1, mpkshm_ms_until(deadline));	/* EINTR: look again */
 		} else {
 			ret = 0;	/* drained already */
 			if (err > 0 && atomic_load(&ch->app_armed))

@@ -19,6 +19,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/user_namespace.h>
 
 #include "compat.h"
 #include "mpklink.h"
@@ -127,12 +128,13 @@ static bool mpklink_principal_equal(const struct mpklink_principal_k *a,
 }
 
 /*
- * Attests the calling process.  A digest or cgroup path that cannot be
- * found only makes grants that name one fail to match.
+ * Attests the calling process: its credentials and cgroup.  The digest of
+ * its executable is left to mpklink_attest_exe(), for attaches that a
+ * digest grant could admit.  A cgroup path that cannot be found only makes
+ * grants that name one fail to match.
  */
 int mpklink_attest_current(struct mpklink_attestation *att)
 {
-	struct file *exe = NULL;
 	struct cgroup *cgrp;
 	int len;
 
@@ -140,15 +142,6 @@ int mpklink_attest_current(struct mpklink_attestation *att)
 	att->cred = current_cred();
 	att->euid = current_euid();
 	att->egid = current_egid();
-
-	if (current->mm)
-		exe = mpklink_get_exe_file(current->mm);
-	if (exe) {
-		att->exe_known = !mpklink_exe_digest(exe, att->exe_sha256);
-		fput(exe);
-	}
-	if (fatal_signal_pending(current))
-		return -EINTR;
 
 	/* The path from the root of the hierarchy, whatever our namespace. */
 	rcu_read_lock();
@@ -158,6 +151,55 @@ int mpklink_attest_current(struct mpklink_attestation *att)
 	if (len < 0 || len >= (int)sizeof(att->cgroup))
 		att->cgroup[0] = '\0';
 	return 0;
+}
+
+/*
+ * Adds the digest of the calling process's executable to @att, when one
+ * can describe the code that runs; otherwise leaves exe_known false, with
+ * the reason in exe_refused.
+ *
+ * A process in a user namespace other than the initial one may hold
+ * CAP_CHECKPOINT_RESTORE there, which lets prctl(PR_SET_MM_MAP) point
+ * mm->exe_file at any executable file once its own image is unmapped: its
+ * exe_file says nothing about its code.  It cannot leave that namespace for
+ * the initial one, and neither can its children.
+ */
+int mpklink_attest_exe(struct mpklink_attestation *att)
+{
+	struct file *exe = NULL;
+	int err = 0;
+
+	if (att->exe_known || att->exe_refused)
+		return 0;
+	if (current_user_ns() != &init_user_ns) {
+		att->exe_refused = "it runs in a user namespace";
+		return 0;
+	}
+	if (current->mm)
+		exe = mpklink_get_exe_file(current->mm);
+	if (!exe) {
+		att->exe_refused = "it has no executable";
+		return 0;
+	}
+	err = mpklink_exe_digest(exe, att->exe_sha256, &att->exe_pin,
+				 &att->exe_refused);
+	fput(exe);
+	if (!err)
+		att->exe_known = true;
+	else if (err != -EPERM)
+		att->exe_refused = "its executable could not be read";
+	if (fatal_signal_pending(current))
+		return -EINTR;
+	return 0;
+}
+
+void mpklink_attestation_free(struct mpklink_attestation *att)
+{
+	if (!att)
+		return;
+	mpklink_exe_unpin(att->exe_pin);
+	put_cred(att->cred);
+	kfree(att);
 }
 
 static bool mpklink_cgroup_within(const char *path, const char *ancestor)
@@ -186,22 +228,47 @@ static bool mpklink_cred_in_egroup(const struct cred *cred, kgid_t gid)
 	return false;
 }
 
-bool mpklink_principal_matches(const struct mpklink_principal_k *p,
-			       const struct mpklink_attestation *att)
+/* Whether @att matches @p in every field but the executable's digest. */
+static bool mpklink_principal_matches_but_exe(const struct mpklink_principal_k *p,
+					      const struct mpklink_attestation *att)
 {
 	if ((p->match & MPKLINK_MATCH_UID) && !uid_eq(att->euid, p->uid))
 		return false;
 	if ((p->match & MPKLINK_MATCH_GID) &&
 	    !mpklink_cred_in_egroup(att->cred, p->gid))
 		return false;
-	if ((p->match & MPKLINK_MATCH_EXE) &&
-	    (!att->exe_known ||
-	     memcmp(att->exe_sha256, p->exe_sha256, MPKLINK_SHA256_SIZE)))
-		return false;
 	if ((p->match & MPKLINK_MATCH_CGROUP) &&
 	    !mpklink_cgroup_within(att->cgroup, p->cgroup))
 		return false;
 	return true;
+}
+
+bool mpklink_principal_matches(const struct mpklink_principal_k *p,
+			       const struct mpklink_attestation *att)
+{
+	if ((p->match & MPKLINK_MATCH_EXE) &&
+	    (!att->exe_known ||
+	     memcmp(att->exe_sha256, p->exe_sha256, MPKLINK_SHA256_SIZE)))
+		return false;
+	return mpklink_principal_matches_but_exe(p, att);
+}
+
+/*
+ * Whether the digest of @att's executable could earn it a right on @ch: a
+ * grant names a digest and matches in every other field.  Only then is the
+ * executable hashed.
+ */
+bool mpklink_grants_want_exe(struct mpklink_channel *ch,
+			     const struct mpklink_attestation *att)
+{
+	struct mpklink_grant_entry *g;
+
+	lockdep_assert_held(&ch->lock);
+	list_for_each_entry(g, &ch->grants, node)
+		if (g->principal.match & MPKLINK_MATCH_EXE &&
+		    mpklink_principal_matches_but_exe(&g->principal, att))
+			return true;
+	return false;
 }
 
 static struct mpklink_grant_entry *
@@ -218,10 +285,24 @@ mpklink_grant_find(struct mpklink_channel *ch,
 }
 
 /*
+ * Whether @m's enrolled public key is no longer the one its grants give:
+ * the key was rotated or withdrawn, and peers would go on trusting
+ * signatures by the old one.  A member enrolled without a key that now
+ * would get one is left alone: it signs nothing.
+ */
+static bool mpklink_member_key_stale(const struct mpklink_member *m,
+				     const struct mpklink_grant_entry *keyed)
+{
+	if (!m->has_pubkey)
+		return false;
+	return !keyed || memcmp(m->pubkey, keyed->pubkey, MPKLINK_PUBKEY_SIZE);
+}
+
+/*
  * Revokes every live member of @ch whose attestation no longer earns all of
- * its rights, onto @revoked; the caller finishes them after dropping the
- * channel's lock.  A member whose rights grew keeps the ones it has: the
- * new rights come with its next attach.
+ * its rights, or whose enrolled key changed, onto @revoked; the caller
+ * finishes them after dropping the channel's lock.  A member whose rights
+ * grew keeps the ones it has: the new rights come with its next attach.
  */
 void mpklink_grants_changed(struct mpklink_channel *ch,
 			    struct list_head *revoked)
@@ -235,7 +316,7 @@ void mpklink_grants_changed(struct mpklink_channel *ch,
 		if (m->revoked)
 			continue;
 		rights = mpklink_grants_match(ch, m->att, &keyed);
-		if (m->rights & ~rights &&
+		if ((m->rights & ~rights || mpklink_member_key_stale(m, keyed)) &&
 		    mpklink_member_revoke(m, MPKLINK_REVOKED_GRANT))
 			list_add_tail(&m->revoke_node, revoked);
 	}
@@ -279,7 +360,7 @@ int mpklink_grant_set(struct mpklink_channel *ch,
 		goto out;
 	}
 	list_add_tail(&new->node, &ch->grants);
-	ch->nr_grants++;
+	WRITE_ONCE(ch->nr_grants, ch->nr_grants + 1);
 	new = NULL;
 out:
 	mutex_unlock(&ch->lock);
@@ -303,7 +384,7 @@ int mpklink_grant_remove(struct mpklink_channel *ch,
 	g = ch->destroyed ? NULL : mpklink_grant_find(ch, &p);
 	if (g) {
 		list_del(&g->node);
-		ch->nr_grants--;
+		WRITE_ONCE(ch->nr_grants, ch->nr_grants - 1);
 		mpklink_grants_changed(ch, &revoked);
 	}
 	mutex_unlock(&ch->lock);

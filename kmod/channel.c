@@ -263,10 +263,9 @@ int mpklink_channel_list(struct mpklink_channel_info __user *entries,
 			e->segment_size = ch->segment_size;
 			e->max_members = ch->max_members;
 			e->flags = ch->flags;
-			mutex_lock(&ch->lock);
-			e->nr_members = ch->nr_members;
-			e->nr_grants = ch->nr_grants;
-			mutex_unlock(&ch->lock);
+			/* Not under ch->lock: a listing must not wait on it. */
+			e->nr_members = READ_ONCE(ch->nr_members);
+			e->nr_grants = READ_ONCE(ch->nr_grants);
 			e->attaches = atomic64_read(&ch->attaches);
 			e->denials = atomic64_read(&ch->denials);
 			e->revocations = atomic64_read(&ch->revocations);
@@ -313,20 +312,20 @@ static void mpklink_free_pages(struct page **pages, unsigned long nr)
 }
 
 /*
- * Gives @slot to @member: its control page, and its segment when it may
- * write.  Pages are charged to the attaching process's memory cgroup and
- * never trigger the OOM killer: a channel too big fails with ENOMEM.
+ * Allocates the pages of a slot: its control page, and its segment when
+ * the member may write.  Called with no lock held, since a segment can be
+ * tens of megabytes and the allocator may take its time.  Pages are
+ * charged to the attaching process's memory cgroup and never trigger the
+ * OOM killer: a channel too big fails with ENOMEM.
  */
-int mpklink_slot_fill(struct mpklink_channel *ch, u32 slot,
-		      struct mpklink_member *member, bool with_segment)
+int mpklink_slot_pages_alloc(struct mpklink_channel *ch, bool with_segment,
+			     struct mpklink_slot_pages *sp)
 {
 	const gfp_t gfp = GFP_KERNEL_ACCOUNT | __GFP_ZERO | __GFP_NOWARN |
 			  __GFP_RETRY_MAYFAIL;
-	struct mpklink_slot *s = &ch->slots[slot];
 	unsigned long nr = 1, i;
 	struct page **pages;
 
-	lockdep_assert_held(&ch->lock);
 	if (with_segment)
 		nr += ch->segment_size >> PAGE_SHIFT;
 	pages = kvcalloc(nr, sizeof(*pages), GFP_KERNEL_ACCOUNT | __GFP_NOWARN);
@@ -344,30 +343,54 @@ int mpklink_slot_fill(struct mpklink_channel *ch, u32 slot,
 		}
 		cond_resched();
 	}
-
-	down_write(&ch->slots_rwsem);
-	s->member = member;
-	s->pages = pages;
-	s->nr_pages = nr;
-	up_write(&ch->slots_rwsem);
-	atomic_long_add(nr, &mpklink_stats.pages);
-
-	/* While the slot was free, mappings may have read zero pages there. */
-	mpklink_zap_range(ch, mpklink_slot_offset(ch, slot), ch->slot_size);
+	sp->pages = pages;
+	sp->nr = nr;
 	return 0;
 }
 
-/* Takes @slot back: no mapping reaches its pages afterwards. */
-void mpklink_slot_empty(struct mpklink_channel *ch, u32 slot)
+/* Frees pages that no slot took (none, after mpklink_slot_fill()). */
+void mpklink_slot_pages_free(struct mpklink_slot_pages *sp)
+{
+	if (sp->pages)
+		mpklink_free_pages(sp->pages, sp->nr);
+	sp->pages = NULL;
+	sp->nr = 0;
+}
+
+/* Gives @slot to @member, with the pages in @sp, which it takes. */
+void mpklink_slot_fill(struct mpklink_channel *ch, u32 slot,
+		       struct mpklink_member *member,
+		       struct mpklink_slot_pages *sp)
 {
 	struct mpklink_slot *s = &ch->slots[slot];
-	struct page **pages;
-	unsigned long nr;
 
 	lockdep_assert_held(&ch->lock);
 	down_write(&ch->slots_rwsem);
-	pages = s->pages;
-	nr = s->nr_pages;
+	s->member = member;
+	s->pages = sp->pages;
+	s->nr_pages = sp->nr;
+	up_write(&ch->slots_rwsem);
+	atomic_long_add(sp->nr, &mpklink_stats.pages);
+	sp->pages = NULL;
+	sp->nr = 0;
+
+	/* While the slot was free, mappings may have read zero pages there. */
+	mpklink_zap_range(ch, mpklink_slot_offset(ch, slot), ch->slot_size);
+}
+
+/*
+ * Takes @slot back: no mapping reaches its pages afterwards.  They go to
+ * @sp, for the caller to free once it dropped the channel's lock.
+ */
+void mpklink_slot_empty(struct mpklink_channel *ch, u32 slot,
+			struct mpklink_slot_pages *sp)
+{
+	struct mpklink_slot *s = &ch->slots[slot];
+
+	lockdep_assert_held(&ch->lock);
+	down_write(&ch->slots_rwsem);
+	sp->pages = s->pages;
+	sp->nr = s->nr_pages;
 	s->member = NULL;
 	s->pages = NULL;
 	s->nr_pages = 0;
@@ -378,10 +401,7 @@ void mpklink_slot_empty(struct mpklink_channel *ch, u32 slot)
 	 * faults after it see the slot free.  Zap, then free.
 	 */
 	mpklink_zap_range(ch, mpklink_slot_offset(ch, slot), ch->slot_size);
-	if (pages) {
-		mpklink_free_pages(pages, nr);
-		atomic_long_sub(nr, &mpklink_stats.pages);
-	}
+	atomic_long_sub(sp->nr, &mpklink_stats.pages);
 }
 
 /*

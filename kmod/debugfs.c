@@ -4,7 +4,8 @@
  *
  *   stats     module-wide counters: pages allocated now, channels and
  *             members that exist now; attaches, denials, revocations and
- *             doorbell rings since load; how many times keys were closed
+ *             doorbell rings since load; executables hashed for digest
+ *             grants since load; how many times keys were closed
  *             in every thread of a process, and how long the last and the
  *             slowest took
  *   channels  every channel with its counters, grants and members (pid
@@ -34,6 +35,8 @@ static int mpklink_stats_show(struct seq_file *m, void *unused)
 		   (long long)atomic64_read(&mpklink_stats.revocations));
 	seq_printf(m, "notifications %lld\n",
 		   (long long)atomic64_read(&mpklink_stats.notifications));
+	seq_printf(m, "exe_hashes %lld\n",
+		   (long long)atomic64_read(&mpklink_stats.exe_hashes));
 	seq_printf(m, "pkru_syncs %lld\n",
 		   (long long)atomic64_read(&mpklink_stats.pkru_syncs));
 	seq_printf(m, "pkru_sync_last_ns %lld\n",

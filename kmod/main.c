@@ -223,8 +223,17 @@ static long mpklink_ioctl(struct file *file, unsigned int cmd,
 		return -ENOTTY;
 	}
 
-	/* Everything else administers channels. */
-	if (!capable(CAP_SYS_ADMIN))
+	/*
+	 * Everything else administers channels, and needs an administrator
+	 * both to have opened the device and to make the call: an fd passed
+	 * on never carries more authority than its holder has, and a
+	 * privileged process cannot be tricked into administering through an
+	 * fd an unprivileged one opened (the opener's credentials are what
+	 * write(2)-style interfaces check, the caller's what ioctls usually
+	 * check; mpklink checks both).
+	 */
+	if (!file_ns_capable(file, &init_user_ns, CAP_SYS_ADMIN) ||
+	    !capable(CAP_SYS_ADMIN))
 		return -EPERM;
 	switch (cmd) {
 	case MPKLINK_IOC_CREATE:
@@ -249,7 +258,8 @@ static const struct file_operations mpklink_fops = {
 
 /*
  * Mode 0666: opening the device grants nothing by itself.  Administrative
- * ioctls need CAP_SYS_ADMIN; attach is checked against the channel's grants.
+ * ioctls need CAP_SYS_ADMIN in the opener and in the caller; attach is
+ * checked against the channel's grants.
  */
 static struct miscdevice mpklink_miscdev = {
 	.minor = MISC_DYNAMIC_MINOR,

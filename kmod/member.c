@@ -99,9 +99,12 @@ static void mpklink_log_denial(struct mpklink_channel *ch,
 	if (!__ratelimit(&mpklink_deny_ratelimit))
 		return;
 	get_task_comm(comm, current);
-	pr_notice("attach to channel %s denied: pid %d comm %s uid %u\n",
-		  ch->name, task_tgid_vnr(current), comm,
-		  from_kuid(&init_user_ns, att->euid));
+	/* The host's pid: the log is read outside the caller's namespace. */
+	pr_notice("attach to channel %s denied: pid %d comm %s uid %u%s%s\n",
+		  ch->name, task_tgid_nr(current), comm,
+		  from_kuid(&init_user_ns, att->euid),
+		  att->exe_refused ? "; no executable digest: " : "",
+		  att->exe_refused ?: "");
 }
 
 static int mpklink_free_slot(struct mpklink_channel *ch)
@@ -114,25 +117,43 @@ static int mpklink_free_slot(struct mpklink_channel *ch)
 	return -EUSERS;
 }
 
-/* Joins @member to its channel; called with no lock held. */
+/*
+ * Joins @member to its channel; called with no lock held.  @rights are
+ * those the grants gave before the key was taken: the slot's pages are
+ * allocated for them before the channel's lock is taken, and again in the
+ * rare case that grants changed the write right meanwhile.
+ */
 static int mpklink_member_join(struct mpklink_member *member,
-			       const struct mpklink_attestation *att)
+			       const struct mpklink_attestation *att,
+			       u32 rights)
 {
 	struct mpklink_channel *ch = member->channel;
 	const struct mpklink_grant_entry *keyed;
+	struct mpklink_slot_pages sp = {};
+	bool with_segment = rights & MPKLINK_RIGHT_WRITE;
 	int slot, err;
 
-	mutex_lock(&ch->lock);
-	if (ch->destroyed) {
-		err = -ENOENT;
-		goto out;
-	}
-	/* Again: grants may have changed while we took the key. */
-	member->rights = mpklink_grants_match(ch, att, &keyed);
-	if (!member->rights) {
-		mpklink_log_denial(ch, att);
-		err = -EACCES;
-		goto out;
+	for (;;) {
+		err = mpklink_slot_pages_alloc(ch, with_segment, &sp);
+		if (err)
+			return err;
+		mutex_lock(&ch->lock);
+		if (ch->destroyed) {
+			err = -ENOENT;
+			goto out;
+		}
+		/* Again: grants may have changed while we took the key. */
+		member->rights = mpklink_grants_match(ch, att, &keyed);
+		if (!member->rights) {
+			mpklink_log_denial(ch, att);
+			err = -EACCES;
+			goto out;
+		}
+		if (!!(member->rights & MPKLINK_RIGHT_WRITE) == with_segment)
+			break;
+		mutex_unlock(&ch->lock);
+		mpklink_slot_pages_free(&sp);
+		with_segment = !with_segment;
 	}
 	if (keyed) {
 		member->has_pubkey = true;
@@ -144,20 +165,18 @@ static int mpklink_member_join(struct mpklink_member *member,
 		goto out;
 	}
 	member->slot = slot;
-	err = mpklink_slot_fill(ch, slot, member,
-				member->rights & MPKLINK_RIGHT_WRITE);
-	if (err)
-		goto out;
+	mpklink_slot_fill(ch, slot, member, &sp);
 	/* The directory before the event, as in mpklink_member_leave(). */
 	mpklink_dir_set_slot(ch, slot, member->id, member->rights, 0);
 	mpklink_channel_event(ch, member, MPKLINK_EVENT_JOIN, 0);
 	list_add_tail(&member->node, &ch->members);
-	ch->nr_members++;
+	WRITE_ONCE(ch->nr_members, ch->nr_members + 1);
 	atomic64_inc(&ch->attaches);
 	atomic64_inc(&mpklink_stats.attaches);
 	atomic_inc(&mpklink_stats.members);
 out:
 	mutex_unlock(&ch->lock);
+	mpklink_slot_pages_free(&sp);
 	return err;
 }
 
@@ -189,10 +208,11 @@ static void mpklink_member_leave(struct mpklink_member *member)
 	struct mpklink_channel *ch = member->channel;
 	u32 reason = mpklink_member_exited(member) ? MPKLINK_LEAVE_EXITED :
 						     MPKLINK_LEAVE_CLOSED;
+	struct mpklink_slot_pages sp;
 
 	mutex_lock(&ch->lock);
 	list_del(&member->node);
-	ch->nr_members--;
+	WRITE_ONCE(ch->nr_members, ch->nr_members - 1);
 	/*
 	 * The directory first: a member woken by the event must find the
 	 * change when it looks, or it would sleep again with nothing to wake
@@ -200,8 +220,9 @@ static void mpklink_member_leave(struct mpklink_member *member)
 	 */
 	mpklink_dir_set_slot(ch, member->slot, 0, 0, 0);
 	mpklink_channel_event(ch, member, MPKLINK_EVENT_LEAVE, reason);
-	mpklink_slot_empty(ch, member->slot);
+	mpklink_slot_empty(ch, member->slot, &sp);
 	mutex_unlock(&ch->lock);
+	mpklink_slot_pages_free(&sp);
 	atomic_dec(&mpklink_stats.members);
 	mpklink_member_drop_key(member);
 }
@@ -211,10 +232,7 @@ static void mpklink_member_free(struct mpklink_member *member)
 	if (member->inode)
 		iput(member->inode);
 	put_pid(member->tgid);
-	if (member->att) {
-		put_cred(member->att->cred);
-		kfree(member->att);
-	}
+	mpklink_attestation_free(member->att);
 	if (member->mmk)
 		mpklink_mm_put(member->mmk);
 	mpklink_events_release(&member->events);
@@ -283,14 +301,20 @@ void mpklink_members_finish_revoke(struct list_head *revoked)
 void mpklink_member_show(struct seq_file *m,
 			 const struct mpklink_member *member)
 {
-	seq_printf(m, "  member %llu slot %u pid %d uid %u gid %u rights %s%s key %d state %s exe %*phN\n",
+	const struct mpklink_attestation *att = member->att;
+
+	seq_printf(m, "  member %llu slot %u pid %d uid %u gid %u rights %s%s key %d state %s",
 		   member->id, member->slot, pid_nr(member->tgid),
-		   from_kuid(&init_user_ns, member->att->euid),
-		   from_kgid(&init_user_ns, member->att->egid),
+		   from_kuid(&init_user_ns, att->euid),
+		   from_kgid(&init_user_ns, att->egid),
 		   member->rights & MPKLINK_RIGHT_READ ? "r" : "",
 		   member->rights & MPKLINK_RIGHT_WRITE ? "w" : "",
-		   member->pkey, member->revoked ? "revoked" : "live",
-		   MPKLINK_SHA256_SIZE, member->att->exe_sha256);
+		   member->pkey, member->revoked ? "revoked" : "live");
+	if (att->exe_known)
+		seq_printf(m, " exe %*phN\n", MPKLINK_SHA256_SIZE,
+			   att->exe_sha256);
+	else
+		seq_puts(m, " exe -\n");
 }
 
 static void mpklink_fill_info(const struct mpklink_member *member,
@@ -332,6 +356,7 @@ int mpklink_attach(struct mpklink_attach __user *uarg)
 	struct mpklink_channel *ch;
 	struct mpklink_attach req;
 	struct file *file;
+	bool want_exe;
 	u32 rights;
 	int fd, err;
 
@@ -373,6 +398,16 @@ int mpklink_attach(struct mpklink_attach __user *uarg)
 	/* Kept, to re-evaluate the grants whenever they change. */
 	att->cred = get_cred(att->cred);
 	member->att = att;
+
+	/* Hashing is slow: only for an attach a digest grant could admit. */
+	mutex_lock(&ch->lock);
+	want_exe = mpklink_grants_want_exe(ch, att);
+	mutex_unlock(&ch->lock);
+	if (want_exe) {
+		err = mpklink_attest_exe(att);
+		if (err)
+			goto err_free;
+	}
 
 	/* Refuse before taking a key, which costs every thread a PKRU write. */
 	mutex_lock(&ch->lock);
@@ -420,7 +455,7 @@ int mpklink_attach(struct mpklink_attach __user *uarg)
 	}
 	member->key_held = true;
 
-	err = mpklink_member_join(member, att);
+	err = mpklink_member_join(member, att, rights);
 	if (err)
 		goto err_key;
 
@@ -495,6 +530,8 @@ int mpklink_members_list(struct mpklink_channel *ch,
 				e->flags |= MPKLINK_MEMBER_SELF;
 			if (m->revoked)
 				e->flags |= MPKLINK_MEMBER_REVOKED;
+			if (m->att->exe_known)
+				e->flags |= MPKLINK_MEMBER_EXE;
 			memcpy(e->exe_sha256, m->att->exe_sha256,
 			       MPKLINK_SHA256_SIZE);
 			memcpy(e->pubkey, m->pubkey, MPKLINK_PUBKEY_SIZE);

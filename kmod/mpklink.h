@@ -59,6 +59,7 @@ struct mpklink_stats {
 	atomic64_t denials;
 	atomic64_t revocations;
 	atomic64_t notifications;
+	atomic64_t exe_hashes;		/* executables read to hash them */
 	/* Closing keys in every thread of a process (pkru.c). */
 	atomic64_t pkru_syncs;
 	atomic64_t pkru_sync_last_ns;
@@ -95,9 +96,13 @@ struct mpklink_grant_entry {
 	u8 pubkey[MPKLINK_PUBKEY_SIZE];
 };
 
+struct mpklink_exe_pin;
+
 /*
  * What the kernel found out about the attaching process.  A member keeps
  * it, with a reference on @cred, to re-evaluate grants when they change.
+ * The executable's digest is only computed when a grant could use it
+ * (exe_known); exe_refused says why it cannot describe the process.
  */
 struct mpklink_attestation {
 	const struct cred *cred;
@@ -105,6 +110,8 @@ struct mpklink_attestation {
 	kgid_t egid;
 	bool exe_known;
 	u8 exe_sha256[MPKLINK_SHA256_SIZE];
+	struct mpklink_exe_pin *exe_pin;	/* the digest cache's entry */
+	const char *exe_refused;
 	char cgroup[MPKLINK_CGROUP_PATH_MAX];
 };
 
@@ -113,6 +120,8 @@ int mpklink_principal_from_user(struct mpklink_principal_k *out,
 void mpklink_principal_to_user(struct mpklink_principal *out,
 			       const struct mpklink_principal_k *in);
 int mpklink_attest_current(struct mpklink_attestation *att);
+int mpklink_attest_exe(struct mpklink_attestation *att);
+void mpklink_attestation_free(struct mpklink_attestation *att);
 bool mpklink_principal_matches(const struct mpklink_principal_k *p,
 			       const struct mpklink_attestation *att);
 
@@ -120,7 +129,9 @@ bool mpklink_principal_matches(const struct mpklink_principal_k *p,
 
 int mpklink_exe_digest_init(void);
 void mpklink_exe_digest_exit(void);
-int mpklink_exe_digest(struct file *file, u8 digest[MPKLINK_SHA256_SIZE]);
+int mpklink_exe_digest(struct file *file, u8 digest[MPKLINK_SHA256_SIZE],
+		       struct mpklink_exe_pin **pin, const char **why);
+void mpklink_exe_unpin(struct mpklink_exe_pin *pin);
 
 /* --- channel.c ------------------------------------------------------------- */
 
@@ -173,9 +184,20 @@ void mpklink_channels_show(struct seq_file *m);
 void mpklink_channels_destroy_all(void);
 int mpklink_name_from_user(char *name, const char *in);
 
-int mpklink_slot_fill(struct mpklink_channel *ch, u32 slot,
-		      struct mpklink_member *member, bool with_segment);
-void mpklink_slot_empty(struct mpklink_channel *ch, u32 slot);
+/* A slot's pages, allocated before its channel's lock is taken. */
+struct mpklink_slot_pages {
+	struct page **pages;
+	unsigned long nr;
+};
+
+int mpklink_slot_pages_alloc(struct mpklink_channel *ch, bool with_segment,
+			     struct mpklink_slot_pages *sp);
+void mpklink_slot_pages_free(struct mpklink_slot_pages *sp);
+void mpklink_slot_fill(struct mpklink_channel *ch, u32 slot,
+		       struct mpklink_member *member,
+		       struct mpklink_slot_pages *sp);
+void mpklink_slot_empty(struct mpklink_channel *ch, u32 slot,
+			struct mpklink_slot_pages *sp);
 struct page *mpklink_channel_page(struct mpklink_channel *ch,
 				  const struct mpklink_member *member,
 				  pgoff_t pgoff);
@@ -191,6 +213,8 @@ int mpklink_grant_list(struct mpklink_channel *ch,
 u32 mpklink_grants_match(struct mpklink_channel *ch,
 			 const struct mpklink_attestation *att,
 			 const struct mpklink_grant_entry **with_pubkey);
+bool mpklink_grants_want_exe(struct mpklink_channel *ch,
+			     const struct mpklink_attestation *att);
 void mpklink_grants_changed(struct mpklink_channel *ch,
 			    struct list_head *revoked);
 void mpklink_grant_show(struct seq_file *m,

@@ -31,6 +31,7 @@
 
 #include "kselftest_harness.h"
 #include "mpklink_test.h"
+#include "attack_tally.h"
 #include "exe_copy.h"
 #include "key_file.h"
 #include "pkey_fault.h"
@@ -1540,38 +1541,11 @@ TEST(out_of_scope_a_member_that_stops_reading)
 	SKIP(return, "a granted reader that never takes what is addressed to it stalls that writer's plain messages: back-pressure within a grant (members not addressed are passed by; replies drop such a reader after the reply timeout)");
 }
 
-/* --- the tally -------------------------------------------------------------------- */
-
-static pid_t harness_pid;
-
-static void print_attack_count(void)
-{
-	unsigned int tried = 0, blocked = 0, out_of_scope = 0;
-	struct __fixture_metadata *f;
-	struct __test_metadata *t;
-
-	if (getpid() != harness_pid)
-		return;
-	for (f = __fixture_list; f; f = f->next) {
-		for (t = f->tests; t; t = t->next) {
-			tried++;
-			if (!strncmp(t->name, "out_of_scope_", 13))
-				out_of_scope += t->skip;
-			else if (t->passed && !t->skip)
-				blocked++;
-		}
-	}
-	printf("attacks: %u tried, %u blocked, %u out of scope\n", tried,
-	       blocked, out_of_scope);
-	fflush(stdout);
-}
-
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "--attach"))
 		return attach_helper(argv[2]);
 	(void)patch_marker[0];
-	harness_pid = getpid();
-	atexit(print_attack_count);
+	attack_tally_start();
 	return test_harness_run(argc, argv);
 }

@@ -523,8 +523,12 @@ static void show_json(const struct kchannel *c)
 		json_string(&j, "rights", rights_string(m->rights));
 		json_int(&j, "pkey", m->pkey);
 		json_bool(&j, "revoked", m->flags & MPKLINK_MEMBER_REVOKED);
-		format_hex(m->exe_sha256, MPKLINK_SHA256_SIZE, hex);
-		json_string(&j, "exe_sha256", hex);
+		if (m->flags & MPKLINK_MEMBER_EXE) {
+			format_hex(m->exe_sha256, MPKLINK_SHA256_SIZE, hex);
+			json_string(&j, "exe_sha256", hex);
+		} else {
+			json_null(&j, "exe_sha256");
+		}
 		if (m->flags & MPKLINK_MEMBER_PUBKEY) {
 			format_hex(m->pubkey, MPKLINK_PUBKEY_SIZE, hex);
 			json_string(&j, "pubkey", hex);
@@ -571,8 +575,14 @@ static void show_text(const struct kchannel *c)
 	for (i = 0; i < c->nr_members; i++) {
 		const struct mpklink_member_info *m = &c->members[i];
 
-		format_hex(m->exe_sha256, MPKLINK_SHA256_SIZE, hex);
-		printf("  %-4u %-7u %-6u %-6u %-6s %-4d %-7s %.16s...\n",
+		/* Hashed only when a digest grant could admit the member. */
+		if (m->flags & MPKLINK_MEMBER_EXE) {
+			format_hex(m->exe_sha256, MPKLINK_SHA256_SIZE, hex);
+			strcpy(hex + 16, "...");
+		} else {
+			strcpy(hex, "-");
+		}
+		printf("  %-4u %-7u %-6u %-6u %-6s %-4d %-7s %s\n",
 		       m->slot, m->pid, m->uid, m->gid, rights_string(m->rights),
 		       m->pkey, m->flags & MPKLINK_MEMBER_REVOKED ? "revoked" :
 		       "live", hex);

@@ -132,6 +132,7 @@ struct mpklink_channel_info {
 #define MPKLINK_MEMBER_PUBKEY	0x1	/* @pubkey is set */
 #define MPKLINK_MEMBER_SELF	0x2	/* the caller's own membership */
 #define MPKLINK_MEMBER_REVOKED	0x4	/* revoked, not yet gone */
+#define MPKLINK_MEMBER_EXE	0x8	/* @exe_sha256 is set (see below) */
 
 struct mpklink_member_info {
 	__u64 member_id;		/* unique while the module is loaded */
@@ -143,6 +144,11 @@ struct mpklink_member_info {
 	__s32 pkey;			/* the channel's key in that process */
 	__u32 flags;			/* MPKLINK_MEMBER_* */
 	__u32 reserved0;
+	/*
+	 * With MPKLINK_MEMBER_EXE: the digest the member was attested with.
+	 * The kernel hashes an executable only for an attach that a digest
+	 * grant could admit, and only where the digest describes the code.
+	 */
 	__u8 exe_sha256[MPKLINK_SHA256_SIZE];
 	__u8 pubkey[MPKLINK_PUBKEY_SIZE];
 	__u64 reserved[2];

@@ -19,6 +19,14 @@
  * Pages are inserted one fault at a time from the channel's slots.  Each
  * member's mappings live in that member's own address_space (its inode),
  * so they can be zapped per member or per slot.
+ *
+ * They go in as raw pfns (VM_PFNMAP, special entries without a page
+ * reference), not with vmf_insert_page() under VM_MIXEDMAP: an entry that
+ * holds a reference is a normal one, and get_user_pages_fast() walks page
+ * tables without looking at the VMA's VM_IO, so vmsplice() could pin a
+ * mapped channel page into a pipe and read it after revocation (the attack
+ * suite's vmsplice case shows it).  The price is that slots must zap every
+ * mapping of a page before freeing it, under slots_rwsem (channel.c).
  */
 
 #include <linux/mm.h>

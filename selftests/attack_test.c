@@ -1116,10 +1116,15 @@ static int kernel_reads_for_a_closed_key(void *arg)
 	if (write(pipefd[1], victim_segment(&in, t->v), 16) != -1 ||
 	    errno != EFAULT)
 		return 1;
-	/* ...and even with it open, no pipe gets a reference to its pages. */
+	/*
+	 * ...and even with it open, no pipe gets a reference to its pages:
+	 * neither through the page tables alone (get_user_pages_fast(), once
+	 * the page is mapped) nor through the VMA.
+	 */
 	pkey_set(in.a.pkey, 0);
 	iov.iov_base = victim_segment(&in, t->v);
 	iov.iov_len = MPK_PAGE;
+	(void)*(volatile char *)iov.iov_base;
 	if (vmsplice(pipefd[1], &iov, 1, 0) != -1)
 		return 2;
 	return 0;

@@ -78,7 +78,7 @@ all: userspace module
 userspace: $(USERSPACE)
 
 lib: ext
-	$(Q)$(MAKE) --no-print-directory -C libmpkshm
+	$(Q)$(MAKE) --no-print-directory -C libmpkshm all tests
 
 rpc tools selftests bench-build: lib
 rpc:

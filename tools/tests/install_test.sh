@@ -47,9 +47,23 @@ result() {
 	fi
 }
 
-tap_plan 39
+tap_plan 41
 
 tap_check "make install DESTDIR=... PREFIX=/usr" mk install DESTDIR="$D" PREFIX=/usr
+
+# The library alone, as README tells a user to build it: no test headers
+# (a fresh BUILD has no ext/), no module, no other directory.
+ALONE=$TMP/alone
+tap_check "make -C libmpkshm builds the library alone, without the test headers" \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+	make -C "$TOP/libmpkshm" --no-print-directory BUILD="$ALONE"
+p=()
+for f in "libmpkshm.so.$LIBVERSION" libmpkshm.a mpkshm-broker; do
+	[ -f "$ALONE/libmpkshm/$f" ] || p+=("no $f")
+done
+[ ! -e "$ALONE/ext" ] || p+=("it extracted $ALONE/ext")
+[ ! -e "$ALONE/libmpkshm/tests" ] || p+=("it built the tests")
+result "make -C libmpkshm leaves the shared and static library and the broker, nothing else" "${p[@]}"
 
 # --- the library ---------------------------------------------------------------
 

@@ -214,11 +214,12 @@ int mpkshm_find_peer(struct mpkshm_channel *ch, uint64_t *member_id,
 
 /*
  * A file descriptor that polls readable when the endpoint may have
- * something to do (a message, a response to a call in flight, a peer
- * joining or leaving, revocation), to wait on in poll, epoll or io_uring.
- * Call mpkshm_wait_prepare() before each sleep on it, then receive (and
- * mpkshm_call_wait()) with timeout 0.  The library owns the fd: do not
- * read, close or change it.
+ * something to do (a message, a response to a call in flight, room to send
+ * when mpkshm_wait_prepare_send() asked for it, a peer joining or leaving,
+ * revocation), to wait on in poll, epoll or io_uring.  Call
+ * mpkshm_wait_prepare() (to receive) and/or mpkshm_wait_prepare_send() (to
+ * send) before each sleep on it, then receive, mpkshm_call_wait() and send
+ * with timeout 0.  The library owns the fd: do not read, close or change it.
  */
 int mpkshm_fd(struct mpkshm_channel *ch);
 
@@ -231,6 +232,19 @@ int mpkshm_fd(struct mpkshm_channel *ch);
  * the same endpoint meanwhile leave the fd's readiness to the caller.
  */
 int mpkshm_wait_prepare(struct mpkshm_channel *ch);
+
+/*
+ * Before sleeping on mpkshm_fd() for room to send a message of @len bytes
+ * (its first fragment, when it is larger than the ring takes at once):
+ * consumes the fd's old readiness and tells the readers that hold this
+ * endpoint's ring back that it sleeps, so they ring it when they take
+ * something.  Returns 1 when the room is there already, or when something
+ * mpkshm_wait_prepare() armed the fd for waits (do not sleep: send or
+ * take it), 0 when it is safe to sleep until the fd polls readable; EPERM
+ * without the write right.  The next send or reserve un-arms it.  Both
+ * prepares may be armed at once, for an event loop driving both ways.
+ */
+int mpkshm_wait_prepare_send(struct mpkshm_channel *ch, size_t len);
 
 /* --- messages ------------------------------------------------------------ */
 

@@ -77,6 +77,13 @@ void mpkshm_wake(struct mpkshm_channel *ch, uint64_t candidates,
  * on mpkshm_fd() ends when the application receives.
  */
 void mpkshm_unarm(struct mpkshm_channel *ch);
+/* Sending calls begin with it: mpkshm_wait_prepare_send()'s ends so. */
+void mpkshm_unarm_space(struct mpkshm_channel *ch);
+/*
+ * Whether a message of @len bytes could start now, without waiting (1, 0,
+ * or -errno); 1 when another thread holds the send lock (send.c).
+ */
+int mpkshm_room_now(struct mpkshm_channel *ch, uint64_t len);
 
 typedef int (*mpkshm_ready_fn)(struct mpkshm_channel *ch, void *arg);
 

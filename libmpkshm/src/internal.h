@@ -353,7 +353,9 @@ struct mpkshm_channel {
 	unsigned int followers;
 	unsigned int waiters[2];	/* asleep for MPKSHM_WAIT_DATA, _SPACE */
 	_Atomic uint64_t wake_epoch;	/* fd wake-ups, counted */
-	atomic_bool app_armed;		/* mpkshm_wait_prepare() said sleep */
+	/* What the application sleeps on mpkshm_fd() for: MPKSHM_WAIT_*. */
+	atomic_uint app_armed;
+	_Atomic uint64_t app_room_len;	/* mpkshm_wait_prepare_send()'s */
 
 	/* Serving (serve.c). */
 	atomic_uint serving;		/* mpkshm_serve() calls running */

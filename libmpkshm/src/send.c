@@ -237,6 +237,7 @@ int mpkshm_reserve_record(struct mpkshm_channel *ch, size_t len, void **buf,
 	err = mpkshm_check_writer(ch);
 	if (err)
 		return err;
+	mpkshm_unarm_space(ch);
 	if (!buf)
 		return -EINVAL;
 	/* Before any sum: SIZE_MAX - 47 must not wrap into a small record. */
@@ -340,21 +341,58 @@ MPKSHM_EXPORT int mpkshm_abandon(struct mpkshm_channel *ch)
 }
 
 /*
- * Sends a whole message as one record or as fragments.  Fragments are
- * sized to a quarter of the ring, so a reader copies one while the writer
- * fills the next.  send_lock held, key open for writing.
+ * The largest record of a message of @len bytes: all of it when it fits
+ * the ring, else fragments of a quarter of the ring, so a reader copies
+ * one while the writer fills the next.
+ */
+static uint64_t chunk_max_for(struct mpkshm_channel *ch, uint64_t len)
+{
+	uint64_t chunk_max = mpkshm_max_payload(ch);
+
+	if (len > chunk_max && chunk_max > 4 * MPKSHM_ALIGN)
+		chunk_max = (ch->capacity / 4) & ~(uint64_t)(MPKSHM_ALIGN - 1);
+	return chunk_max;
+}
+
+int mpkshm_room_now(struct mpkshm_channel *ch, uint64_t len)
+{
+	uint64_t chunk_max = chunk_max_for(ch, len), head, chunk, size, off,
+		 need;
+	int ret;
+
+	/* Busy: that sender, or this thread's own reservation, finds out. */
+	if (enter_send(ch, 0))
+		return 1;
+	mpkshm_window_open(ch->pkey, true);
+	ret = mpkshm_refresh(ch);
+	if (!ret) {
+		chunk = len < chunk_max ? len : chunk_max;
+		size = mpkshm_rec_size(chunk, ch->signed_channel && chunk == len);
+		head = atomic_load_explicit(&ch->own_ring->head,
+					    memory_order_relaxed);
+		off = head % ch->capacity;
+		/* As make_room(): a pad first when it would not fit the end. */
+		need = size + (ch->capacity - off < size ? ch->capacity - off : 0);
+		ch->space_until = writer_limit(ch, head, need, false);
+		ret = ch->space_until - head >= need;
+	}
+	mpkshm_window_close(ch->pkey, true);
+	mpkshm_unlock(ch, &ch->send_lock);
+	return ret;
+}
+
+/*
+ * Sends a whole message as one record or as fragments (chunk_max_for()).
+ * send_lock held, key open for writing.
  */
 static int send_locked(struct mpkshm_channel *ch, struct record *r,
 		       const void *buf, size_t len, uint64_t deadline,
 		       uint64_t drop_by, unsigned int flags)
 {
-	uint64_t chunk_max = mpkshm_max_payload(ch), done = 0;
+	uint64_t chunk_max = chunk_max_for(ch, len), done = 0;
 	uint8_t *data = (uint8_t *)(ch->own_ring + 1);
 	struct mpkshm_sign_what what;
 	crypto_sign_state state;
-
-	if (len > chunk_max && chunk_max > 4 * MPKSHM_ALIGN)
-		chunk_max = (ch->capacity / 4) & ~(uint64_t)(MPKSHM_ALIGN - 1);
 	r->seq = ++ch->next_seq;
 	r->total = len;
 	if (ch->signed_channel) {
@@ -448,6 +486,7 @@ int mpkshm_send_message(struct mpkshm_channel *ch, uint16_t kind,
 	err = mpkshm_check_writer(ch);
 	if (err)
 		return err;
+	mpkshm_unarm_space(ch);
 	if (flags & MPKSHM_SEND_REPLY) {
 		drop_by = mpkshm_deadline(ch->reply_timeout_ms);
 		wait_flags = MPKSHM_WAIT_STOPPABLE;
@@ -488,6 +527,7 @@ MPKSHM_EXPORT int mpkshm_send_many(struct mpkshm_channel *ch, uint64_t dest,
 	err = mpkshm_check_writer(ch);
 	if (err)
 		return err;
+	mpkshm_unarm_space(ch);
 	/* One window for the whole batch: two PKRU writes, not 2 * n. */
 	err = begin_send(ch, deadline);
 	if (err)

@@ -85,11 +85,29 @@ static void waiting_add(struct mpkshm_channel *ch, uint32_t what, int delta)
 	pthread_mutex_unlock(&ch->sleep_lock);
 }
 
+/* The application says it sleeps on mpkshm_fd() for @what. */
+static void arm_app(struct mpkshm_channel *ch, unsigned int what)
+{
+	waiting_add(ch, what, 1);
+	atomic_fetch_or(&ch->app_armed, what);
+	atomic_thread_fence(memory_order_seq_cst);
+}
+
+static void unarm_app(struct mpkshm_channel *ch, unsigned int what)
+{
+	if (atomic_load_explicit(&ch->app_armed, memory_order_relaxed) & what &&
+	    atomic_fetch_and(&ch->app_armed, ~what) & what)
+		waiting_add(ch, what, -1);
+}
+
 void mpkshm_unarm(struct mpkshm_channel *ch)
 {
-	if (atomic_load_explicit(&ch->app_armed, memory_order_relaxed) &&
-	    atomic_exchange(&ch->app_armed, false))
-		waiting_add(ch, MPKSHM_WAIT_DATA, -1);
+	unarm_app(ch, MPKSHM_WAIT_DATA);
+}
+
+void mpkshm_unarm_space(struct mpkshm_channel *ch)
+{
+	unarm_app(ch, MPKSHM_WAIT_SPACE);
 }
 
 static struct timespec abs_time(uint64_t ns)
@@ -261,15 +279,14 @@ int mpkshm_wait_until(struct mpkshm_channel *ch, mpkshm_ready_fn ready, void *ar
 	}
 }
 
-MPKSHM_EXPORT int mpkshm_wait_prepare(struct mpkshm_channel *ch)
+/*
+ * Consumes the fd's old readiness before the application sleeps on it,
+ * unless a thread in the library polls it.  Key open.
+ */
+static int drain_for_app(struct mpkshm_channel *ch)
 {
-	int ret = mpkshm_usable(ch);
+	int ret = 0;
 
-	if (ret)
-		return ret;
-	mpkshm_unarm(ch);
-	mpkshm_window_open(ch->pkey, true);
-	/* Consume old readiness unless a thread in the library polls it. */
 	pthread_mutex_lock(&ch->sleep_lock);
 	if (!ch->sleeper && ch->ops->drain) {
 		ret = ch->ops->drain(ch);
@@ -278,18 +295,64 @@ MPKSHM_EXPORT int mpkshm_wait_prepare(struct mpkshm_channel *ch)
 			pthread_cond_broadcast(&ch->sleep_cond);
 	}
 	pthread_mutex_unlock(&ch->sleep_lock);
-	if (!ret)
-		ret = mpkshm_refresh(ch);
-	if (!ret) {
-		/* As mpkshm_wait_until() does before it sleeps. */
-		waiting_add(ch, MPKSHM_WAIT_DATA, 1);
-		atomic_store(&ch->app_armed, true);
-		atomic_thread_fence(memory_order_seq_cst);
+	return ret ? ret : mpkshm_refresh(ch);
+}
+
+/*
+ * Whether anything the application armed the fd for is there already:
+ * draining may have taken the wake-up of either, so both are looked at.
+ */
+static int app_ready(struct mpkshm_channel *ch)
+{
+	unsigned int armed = atomic_load(&ch->app_armed);
+	int ret = 0;
+
+	if (armed & MPKSHM_WAIT_DATA) {
 		ret = mpkshm_message_waits(ch);
 		if (!ret)
 			ret = mpkshm_response_waits(ch);
+	}
+	if (!ret && armed & MPKSHM_WAIT_SPACE)
+		ret = mpkshm_room_now(ch, atomic_load(&ch->app_room_len));
+	return ret;
+}
+
+MPKSHM_EXPORT int mpkshm_wait_prepare(struct mpkshm_channel *ch)
+{
+	int ret = mpkshm_usable(ch);
+
+	if (ret)
+		return ret;
+	mpkshm_unarm(ch);
+	mpkshm_window_open(ch->pkey, true);
+	ret = drain_for_app(ch);
+	if (!ret) {
+		/* As mpkshm_wait_until() does before it sleeps. */
+		arm_app(ch, MPKSHM_WAIT_DATA);
+		ret = app_ready(ch);
 		if (ret)
 			mpkshm_unarm(ch);
+	}
+	mpkshm_window_close(ch->pkey, true);
+	return ret < 0 ? ret : ret > 0;
+}
+
+MPKSHM_EXPORT int mpkshm_wait_prepare_send(struct mpkshm_channel *ch,
+					   size_t len)
+{
+	int ret = mpkshm_check_writer(ch);
+
+	if (ret)
+		return ret;
+	mpkshm_unarm_space(ch);
+	mpkshm_window_open(ch->pkey, true);
+	ret = drain_for_app(ch);
+	if (!ret) {
+		atomic_store(&ch->app_room_len, len);
+		arm_app(ch, MPKSHM_WAIT_SPACE);
+		ret = app_ready(ch);
+		if (ret)
+			mpkshm_unarm_space(ch);
 	}
 	mpkshm_window_close(ch->pkey, true);
 	return ret < 0 ? ret : ret > 0;

@@ -121,7 +121,16 @@ struct mpkshm_options {
 	 * the largest response taken in (default 64 MiB); a larger one ends
 	 * its call with EMSGSIZE. */
 	size_t max_response_size;
+	/* 1.2: the role this endpoint announces to the others ("server",
+	 * "logger": 1..MPKSHM_ROLE_MAX - 1 bytes of [A-Za-z0-9._-]), which
+	 * mpkshm_find_member() looks for; NULL: none.  A claim, not an
+	 * attestation: any member may announce any role.  Where it matters,
+	 * check what the kernel attested (mpkshm_member_info(): uid, pid,
+	 * public key) before trusting the member found. */
+	const char *role;
 };
+
+#define MPKSHM_ROLE_MAX		16
 
 /* Fills @opts with the defaults (kernel backend). */
 void mpkshm_options_init(struct mpkshm_options *opts);
@@ -188,7 +197,9 @@ struct mpkshm_member {
 	/* Signed channels (kernel backend): the member's enrolled key. */
 	bool has_public_key;
 	unsigned char public_key[32];	/* Ed25519 */
-	uint64_t reserved[4];		/* zero */
+	/* 1.2: the role it announces ("": none, or not visible yet). */
+	char role[MPKSHM_ROLE_MAX];
+	uint64_t reserved[2];		/* zero */
 };
 
 /*
@@ -211,6 +222,17 @@ int mpkshm_member_info(struct mpkshm_channel *ch, uint64_t member_id,
  */
 int mpkshm_find_peer(struct mpkshm_channel *ch, uint64_t *member_id,
 		     int timeout_ms);
+
+/*
+ * Waits until another member that announces @role (mpkshm_options.role)
+ * is present and returns its member id in *@member_id: on a channel with
+ * several clients, "the server" rather than any other writer.  The member
+ * with the lowest slot wins when several announce it.  @role NULL: as
+ * mpkshm_find_peer().  EINVAL for a role that no member could announce,
+ * ETIMEDOUT.
+ */
+int mpkshm_find_member(struct mpkshm_channel *ch, const char *role,
+		       uint64_t *member_id, int timeout_ms);
 
 /*
  * A file descriptor that polls readable when the endpoint may have

@@ -77,6 +77,12 @@ void mpkshm_wake(struct mpkshm_channel *ch, uint64_t candidates,
  * on mpkshm_fd() ends when the application receives.
  */
 void mpkshm_unarm(struct mpkshm_channel *ch);
+/* Roles (roles.c): valid names, announcing ours, showing others'. */
+bool mpkshm_role_valid(const char *role);
+void mpkshm_announce_role(struct mpkshm_channel *ch, const char *role);
+void mpkshm_fill_roles(struct mpkshm_channel *ch, struct mpkshm_member *out,
+		       unsigned int n);
+
 /* Sending calls begin with it: mpkshm_wait_prepare_send()'s ends so. */
 void mpkshm_unarm_space(struct mpkshm_channel *ch);
 /*

@@ -269,7 +269,7 @@ static int keep_to_ourselves(const struct mpkshm_options *o)
 }
 
 /* Puts the endpoint's own memory in order and looks at the directory. */
-static int start(struct mpkshm_channel *ch)
+static int start(struct mpkshm_channel *ch, const char *role)
 {
 	unsigned int i;
 	int err;
@@ -293,6 +293,8 @@ static int start(struct mpkshm_channel *ch)
 		atomic_store(&ch->own_ctrl->mapped, ~0ull);
 	atomic_store(&ch->dir_seq, UINT64_MAX);
 	err = mpkshm_refresh(ch);
+	if (!err)
+		mpkshm_announce_role(ch, role);
 	mpkshm_window_close(ch->pkey, true);
 	return err;
 }
@@ -320,7 +322,8 @@ MPKSHM_EXPORT int mpkshm_open(const char *name,
 	if (opts.flags & ~(MPKSHM_OPEN_SINGLE_THREAD | MPKSHM_OPEN_CREATE |
 			   MPKSHM_OPEN_SEND_ONLY | MPKSHM_OPEN_KEEP_DUMPABLE) ||
 	    !backend_ops(opts.backend) || !opts.max_request_size ||
-	    !opts.max_response_size)
+	    !opts.max_response_size ||
+	    (opts.role && !mpkshm_role_valid(opts.role)))
 		return -EINVAL;
 	if (sodium_init() < 0)
 		return -ENOSYS;
@@ -365,7 +368,7 @@ MPKSHM_EXPORT int mpkshm_open(const char *name,
 		ch->protection |= MPKSHM_PROT_SIGNED;
 	}
 	describe(ch);
-	err = start(ch);
+	err = start(ch, opts.role);
 	if (err) {
 		mpkshm_close(ch);
 		return err;
@@ -449,7 +452,11 @@ MPKSHM_EXPORT int mpkshm_members(struct mpkshm_channel *ch,
 		return err;
 	if (room && out)
 		memset(out, 0, room * sizeof(*out));
-	return ch->ops->members(ch, out, out ? room : 0);
+	err = ch->ops->members(ch, out, out ? room : 0);
+	if (err > 0 && out)
+		mpkshm_fill_roles(ch, out, (unsigned int)err < room ?
+				  (unsigned int)err : room);
+	return err;
 }
 
 MPKSHM_EXPORT int mpkshm_member_info(struct mpkshm_channel *ch,

@@ -77,6 +77,11 @@ struct mpkshm_ctrl {
 	 * sleep and ring.  A reader sleeps briefly while a writer lacks it.
 	 */
 	_Atomic uint64_t mapped;
+	/*
+	 * 1.2: the role this member announces, NUL-terminated, written once
+	 * at open.  Readers copy and check it: its owner may write anything.
+	 */
+	char role[MPKSHM_ROLE_MAX];
 };
 
 _Static_assert(sizeof(struct mpkshm_ctrl) <= MPKLINK_CTRL_SIZE,

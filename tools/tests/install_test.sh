@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # make install into temporary DESTDIRs: the layout, the soname, the
-# library's exports, mpkshm.pc, the udev rule, the modules-load entry, the
-# systemd unit and the DKMS sources; the directory variables; an example
-# service (libmpkshm/examples/wc_service.c) built against the installed tree
-# with nothing but pkg-config, linked shared and static, and run on the
-# memfd backend (no module needed); make modules_install; make uninstall.
+# library's exports, mpkshm.pc, libmpkshm's manual, the udev rule, the
+# modules-load entry, the systemd unit and the DKMS sources; the directory
+# variables; an example service (libmpkshm/examples/wc_service.c) built
+# against the installed tree with nothing but pkg-config, linked shared and
+# static, and run on the memfd backend (no module needed); make
+# modules_install; make uninstall.
 # The installs take the library and tools from build/ as they are (make
 # builds only what is missing there).
 
@@ -47,7 +48,7 @@ result() {
 	fi
 }
 
-tap_plan 41
+tap_plan 43
 
 tap_check "make install DESTDIR=... PREFIX=/usr" mk install DESTDIR="$D" PREFIX=/usr
 
@@ -146,6 +147,30 @@ else
 fi
 tap_check "mpklink-grant(8) installed in /usr/share/man/man8" \
 	cmp "$D/usr/share/man/man8/mpklink-grant.8" "$TOP/tools/grant/mpklink-grant.8"
+
+# libmpkshm's manual: a page per exported function (libmpkshm/tests/
+# man_test.sh checks what they say) and the overview, libmpkshm(7).
+MANROOT=$D/usr/share/man
+p=()
+want=$(sed -n '/global:/,/local:/ s/^[[:space:]]*\([a-z_][a-z0-9_]*\);$/\1/p' \
+	"$TOP/libmpkshm/libmpkshm.map" | sort)
+got=$(find "$MANROOT/man3" -name 'mpkshm_*.3' -printf '%f\n' 2> /dev/null | sed 's/\.3$//' | sort)
+[ -n "$want" ] && [ "$got" = "$want" ] ||
+	p+=("man3/mpkshm_*.3 are not the functions of libmpkshm.map:" "$(diff <(echo "$want") <(echo "$got"))")
+cmp -s "$MANROOT/man7/libmpkshm.7" "$TOP/libmpkshm/man/libmpkshm.7" || p+=("no man7/libmpkshm.7")
+result "libmpkshm's manual installed: man3 has a page for each of the $(wc -l <<< "$want") functions of libmpkshm.map, man7 libmpkshm.7" "${p[@]}"
+
+# As a user reads them: by name from the installed manual, .so links
+# (mpkshm_commit.3 is one) resolved there, without warnings.
+p=()
+for page in 3:mpkshm_open 3:mpkshm_commit 7:libmpkshm; do
+	out=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -M "$MANROOT" "${page%%:*}" "${page#*:}" 2>&1 > "$TMP/page")
+	[ -z "$out" ] || p+=("man ${page%%:*} ${page#*:}: $out")
+	grep -qw "${page#*:}" "$TMP/page" || p+=("man ${page%%:*} ${page#*:} does not name it")
+done
+out=$(cd "$MANROOT" && LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l man3/mpkshm_release.3 2>&1 > /dev/null)
+[ -z "$out" ] || p+=("man -l man3/mpkshm_release.3: $out")
+result "man -M and man -l render installed pages (and .so links) without warnings" "${p[@]}"
 
 # --- udev, modules-load.d, systemd ---------------------------------------------
 
@@ -372,6 +397,7 @@ mk install DESTDIR="$D2" > "$TMP/out" 2>&1 || p+=("$(cat "$TMP/out")")
 for f in /usr/local/bin/mpklink-grant /usr/local/lib/libmpkshm.so.$LIBVERSION \
 	/usr/local/lib/pkgconfig/mpkshm.pc /usr/local/include/mpkshm.h \
 	/usr/local/share/man/man8/mpklink-grant.8 \
+	/usr/local/share/man/man3/mpkshm_open.3 /usr/local/share/man/man7/libmpkshm.7 \
 	/usr/local/lib/udev/rules.d/60-mpklink.rules \
 	/usr/local/lib/modules-load.d/mpklink.conf \
 	/usr/local/lib/systemd/system/mpklink-policy.service \

@@ -48,7 +48,7 @@ result() {
 	fi
 }
 
-tap_plan 43
+tap_plan 44
 
 tap_check "make install DESTDIR=... PREFIX=/usr" mk install DESTDIR="$D" PREFIX=/usr
 
@@ -343,6 +343,15 @@ result "it loads libmpkshm.so.$MAJOR from DESTDIR" "${p[@]}"
 export LD_LIBRARY_PATH=$LIB
 run_service "shared" "$TMP/wc_shared"
 unset LD_LIBRARY_PATH
+
+# The C++ wrapper, header-only, as a C++20 program includes it.
+printf '%s\n' '#include <mpkshm.hpp>' \
+	'int main() { mpkshm::options o; o.role("server"); return o.get()->role ? 0 : 1; }' \
+	> "$TMP/hpp.cpp"
+tap_check "mpkshm.hpp is installed and a C++20 program builds and runs with it" \
+	sh -c "\${CXX:-c++} -std=c++20 -Wall -Wextra -Werror -Wshadow -o '$TMP/hpp' '$TMP/hpp.cpp' \
+		\$(PKG_CONFIG_LIBDIR='$PC_PATH' PKG_CONFIG_SYSROOT_DIR='$D' pkg-config --cflags --libs mpkshm) &&
+		LD_LIBRARY_PATH='$LIB' '$TMP/hpp'"
 
 tap_check "the example links statically with pkg-config --static" \
 	sh -c "\${CC:-cc} -O2 -Wall -Wextra -Werror -static -o '$TMP/wc_static' '$EXAMPLE' \

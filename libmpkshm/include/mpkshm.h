@@ -470,7 +470,8 @@ struct mpkshm_request {
 /*
  * Handles one request; replies with mpkshm_reply() (once).  A handler that
  * returns without replying sends an empty reply, or, if it returns a
- * negative errno, that error to the caller (whose call returns it).
+ * negative errno (1..4095), that error to the caller (whose call returns
+ * it); any other negative value sends EREMOTEIO.
  */
 typedef int (*mpkshm_handler)(void *arg, struct mpkshm_request *req);
 

@@ -212,9 +212,14 @@ MPKSHM_EXPORT int mpkshm_serve(struct mpkshm_channel *ch,
 		err = handler(arg, &req);
 		if (err < 0)
 			mpkshm_count(ch, MPKSHM_STAT_HANDLER_ERRORS);
+		/*
+		 * A failure that is no errno still fails the call: an empty
+		 * reply would pass for success.
+		 */
 		if (!req._replied)
-			reply(ch, &req, err < 0 && -err <= MPKSHM_STATUS_MAX ?
-				  -err : 0, NULL, 0);
+			reply(ch, &req, err >= 0 ? 0 :
+				  -err <= MPKSHM_STATUS_MAX ? -err : EREMOTEIO,
+				  NULL, 0);
 		err = 0;
 	}
 	free(buf);

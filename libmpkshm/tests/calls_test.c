@@ -323,6 +323,9 @@ TEST_F(call, server_error_reaches_the_caller)
 		{ EAGAIN, -EREMOTEIO },
 		{ ETIMEDOUT, -EREMOTEIO },
 		{ ECONNRESET, -EREMOTEIO },
+		/* And a failure that is no errno at all is still a failure. */
+		{ 5000, -EREMOTEIO },
+		{ 1 << 30, -EREMOTEIO },
 	};
 	struct mpkshm_serve_stats st = { .size = sizeof(st) };
 	struct lt_server s;
@@ -340,8 +343,8 @@ TEST_F(call, server_error_reaches_the_caller)
 	}
 	EXPECT_EQ(0, lt_server_stop(&s));
 	ASSERT_EQ(0, mpkshm_serve_stats(self->b, &st));
-	EXPECT_EQ(6, st.requests);
-	EXPECT_EQ(5, st.handler_errors);
+	EXPECT_EQ(8, st.requests);
+	EXPECT_EQ(7, st.handler_errors);
 }
 
 TEST_F(call, call_with_bad_arguments_is_einval)

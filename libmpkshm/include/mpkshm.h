@@ -424,7 +424,7 @@ int mpkshm_call_start(struct mpkshm_channel *ch, uint64_t server,
  * Waits up to @timeout_ms (0: just look) for the reply to @call.  0: the
  * reply is in the call's buffer, its length in *@resp_len; EAGAIN: not yet
  * (the call goes on: wait again).  Every other result ends the call, with
- * mpkshm_call()'s errors; ENOENT: no such call in flight.  One thread at a
+ * mpkshm_call()'s errors; EINVAL: no such call in flight.  One thread at a
  * time may wait for a given call (EBUSY).
  */
 int mpkshm_call_wait(struct mpkshm_channel *ch, uint64_t call,

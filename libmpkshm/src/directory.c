@@ -167,6 +167,8 @@ MPKSHM_EXPORT int mpkshm_find_peer(struct mpkshm_channel *ch,
 
 	if (ret)
 		return ret;
+	if (!member_id)
+		return -EINVAL;
 	mpkshm_window_open(ch->pkey, true);
 	ret = mpkshm_wait_until(ch, writer_present, &s, MPKSHM_WAIT_DATA,
 				mpkshm_deadline(timeout_ms), 0);

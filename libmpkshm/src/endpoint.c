@@ -425,6 +425,8 @@ MPKSHM_EXPORT int mpkshm_info(struct mpkshm_channel *ch,
 
 	if (err)
 		return err;
+	if (!info)
+		return -EINVAL;
 	memset(info, 0, sizeof(*info));
 	info->backend = ch->kind;
 	info->rights = ch->rights;

@@ -262,6 +262,8 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 	ret = mpkshm_check_reader(ch);
 	if (ret)
 		return ret;
+	if (!msg)
+		return -EINVAL;
 	mpkshm_unarm(ch);
 	ret = mpkshm_enter_recv(ch, deadline);
 	if (ret)

@@ -604,4 +604,11 @@ TEST(missing_channel_without_create_is_enoent)
 	EXPECT_EQ(-ENOENT, mpkshm_open("never-created", &o, &ch));
 }
 
+TEST_F(msg, null_output_pointers_are_einval)
+{
+	EXPECT_EQ(-EINVAL, mpkshm_info(self->a, NULL));
+	EXPECT_EQ(-EINVAL, mpkshm_peek(self->b, NULL, 0));
+	EXPECT_EQ(-EINVAL, mpkshm_find_peer(self->a, NULL, 0));
+}
+
 TEST_HARNESS_MAIN

@@ -182,12 +182,16 @@ class _ServeState:
         self.channel = channel
         self.handler = handler
         self.exception = None
+        self.stop_after_reply = False
 
 
 @ffi.def_extern()
 def _mpkshm_py_handler(arg, req):
     state = ffi.from_handle(arg)
-    ch = state.channel._ch
+    channel = state.channel
+    ch = channel._ch
+    tls = channel._serving
+    outer, tls.state = getattr(tls, "state", None), state
     try:
         data = ffi.buffer(req.data, req.len)[:]
         reply = state.handler(data, req.client)
@@ -201,6 +205,10 @@ def _mpkshm_py_handler(arg, req):
         state.exception = e
     except BaseException as e:
         state.exception = e
+    finally:
+        tls.state = outer
+        if state.stop_after_reply:
+            lib.mpkshm_serve_stop(ch)
     # Anything else the handler raised stops serving and is raised again by
     # serve(); its caller gets EREMOTEIO.
     lib.mpkshm_serve_stop(ch)
@@ -226,6 +234,7 @@ class Channel:
         self._ch = None
         self._windows = 0
         self._peeks = weakref.WeakSet()
+        self._serving = threading.local()
         if backend not in _BACKENDS:
             raise ValueError("backend must be one of %s" % ", ".join(_BACKENDS))
         o = ffi.new("struct mpkshm_options *")
@@ -431,7 +440,8 @@ class Channel:
         """Serves requests until serve_stop() (mpkshm_serve(3)).
 
         handler(request: bytes, client_id) returns the reply (bytes-like, or
-        None: empty).  OSError it raises is the caller's error (errno);
+        None: empty); it runs in the thread that called serve().  The
+        request is a copy (zero copy is peek()'s).  OSError it raises is the caller's error (errno);
         anything else it raises stops serving, the caller gets EREMOTEIO,
         and serve() raises it again.
         """
@@ -444,5 +454,11 @@ class Channel:
         _check(ret)
 
     def serve_stop(self):
-        """Makes every serve() on this endpoint return."""
-        lib.mpkshm_serve_stop(self._handle())
+        """Makes every serve() on this endpoint return.  From a handler, it
+        does so once that handler's reply is sent."""
+        ch = self._handle()
+        state = getattr(self._serving, "state", None)
+        if state is not None:
+            state.stop_after_reply = True
+        else:
+            lib.mpkshm_serve_stop(ch)

@@ -14,7 +14,7 @@ GUEST_SERIES ?= 6.1 6.12
 
 export BUILD MPKLINK_CACHE
 
-USERSPACE := lib rpc tools selftests bench-build
+USERSPACE := lib rpc python tools selftests bench-build
 PHONY := all deps userspace $(USERSPACE) module modules-guest ext lint \
 	 checkpatch sparse cppcheck check check-build demo bench install \
 	 uninstall dkms-source modules_install clean help debug-kernel-check
@@ -59,7 +59,8 @@ help:
 	@echo '                 from linux-source-6.1 (cached), run the selftests on it'
 	@echo '  demo           boot a guest, load the module and show it working'
 	@echo '  bench          the benchmark on this machine (tools/vm bench: in a guest)'
-	@echo '  install        libmpkshm (shared, static, header, mpkshm.pc), mpklink-grant'
+	@echo '  install        libmpkshm (shared, static, header, mpkshm.pc), the Python'
+	@echo '                 package mpkshm, mpklink-grant'
 	@echo '                 and its manual, the udev rule, modules-load.d entry and'
 	@echo '                 systemd unit, and the module'"'"'s sources for DKMS'
 	@echo '  uninstall      remove what install installed (not /etc/mpklink/policy)'
@@ -68,7 +69,7 @@ help:
 	@echo '  clean          remove build/ (the download cache is kept)'
 	@echo 'Variables: KDIR, BUILD (default build/), MPKLINK_CACHE, V=1;'
 	@echo '  for install: DESTDIR, PREFIX (default /usr/local), BINDIR, LIBDIR,'
-	@echo '  INCLUDEDIR, MANDIR, PKGCONFIGDIR, SYSCONFDIR (default /etc),'
+	@echo '  INCLUDEDIR, MANDIR, PKGCONFIGDIR, PYTHONDIR, SYSCONFDIR (default /etc),'
 	@echo '  UDEVRULESDIR, MODULESLOADDIR, SYSTEMDUNITDIR, DKMSSRCDIR'
 
 else # MPKLINK_DEPS_OK
@@ -80,9 +81,11 @@ userspace: $(USERSPACE)
 lib: ext
 	$(Q)$(MAKE) --no-print-directory -C libmpkshm all tests
 
-rpc tools selftests bench-build: lib
+rpc python tools selftests bench-build: lib
 rpc:
 	$(Q)$(MAKE) --no-print-directory -C libmpkshm-rpc
+python:
+	$(Q)$(MAKE) --no-print-directory -C python
 bench-build: rpc
 tools:
 	$(Q)$(MAKE) --no-print-directory -C tools
@@ -229,6 +232,7 @@ SYSTEM_FILES = $(INCLUDEDIR)/linux/mpklink.h \
 install: dkms-source
 	$(Q)$(MAKE) --no-print-directory -C libmpkshm install
 	$(Q)$(MAKE) --no-print-directory -C libmpkshm-rpc install
+	$(Q)$(MAKE) --no-print-directory -C python install
 	$(Q)$(MAKE) --no-print-directory -C tools install
 	$(Q)$(INSTALL) -D -m 0644 kmod/include/uapi/linux/mpklink.h \
 		$(DESTDIR)$(INCLUDEDIR)/linux/mpklink.h
@@ -263,6 +267,7 @@ uninstall:
 	fi
 	$(Q)$(MAKE) --no-print-directory -C libmpkshm uninstall
 	$(Q)$(MAKE) --no-print-directory -C libmpkshm-rpc uninstall
+	$(Q)$(MAKE) --no-print-directory -C python uninstall
 	$(Q)$(MAKE) --no-print-directory -C tools uninstall
 	$(Q)rm -f $(addprefix $(DESTDIR),$(SYSTEM_FILES)) \
 		$(addprefix $(DESTDIR)$(DKMS_DIR)/,dkms.conf $(KMOD_FILES))

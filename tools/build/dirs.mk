@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Where "make install" puts things, shared by the Makefiles that install
-# (the top level, libmpkshm, tools).  Included, never run.  Any of these can
+# (the top level, libmpkshm, tools, python).  Included, never run.  Any of these can
 # be given on the command line.  DESTDIR is prepended to every path when
 # installing and never written into an installed file, so a package built
 # with DESTDIR=staging works once its files are in place.
@@ -16,6 +16,11 @@ INCLUDEDIR ?= $(PREFIX)/include
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+# The Python package mpkshm, in Debian's layout for /usr/bin/python3.
+# Debian's Python searches /usr/lib/python3/dist-packages, but below
+# /usr/local it searches /usr/local/lib/python3.11/dist-packages instead:
+# give that as PYTHONDIR (or set PYTHONPATH) for a /usr/local install.
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
 # Configuration belongs to the administrator, wherever the software went:
 # the policy is /etc/mpklink/policy for a /usr/local install too.
 SYSCONFDIR ?= /etc

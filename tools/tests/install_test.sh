@@ -3,7 +3,8 @@
 #
 # make install into temporary DESTDIRs: the layout, the soname, the
 # library's exports, mpkshm.pc, libmpkshm's manual, the udev rule, the
-# modules-load entry, the systemd unit and the DKMS sources; the directory
+# modules-load entry, the systemd unit and the DKMS sources; the Python
+# package, imported and used from DESTDIR; the directory
 # variables; an example service (libmpkshm/examples/wc_service.c) built
 # against the installed tree with nothing but pkg-config, linked shared and
 # static, and run on the memfd backend (no module needed); make
@@ -48,7 +49,7 @@ result() {
 	fi
 }
 
-tap_plan 44
+tap_plan 46
 
 tap_check "make install DESTDIR=... PREFIX=/usr" mk install DESTDIR="$D" PREFIX=/usr
 
@@ -352,6 +353,21 @@ tap_check "mpkshm.hpp is installed and a C++20 program builds and runs with it" 
 	sh -c "\${CXX:-c++} -std=c++20 -Wall -Wextra -Werror -Wshadow -o '$TMP/hpp' '$TMP/hpp.cpp' \
 		\$(PKG_CONFIG_LIBDIR='$PC_PATH' PKG_CONFIG_SYSROOT_DIR='$D' pkg-config --cflags --libs mpkshm) &&
 		LD_LIBRARY_PATH='$LIB' '$TMP/hpp'"
+
+# The Python package, in Debian's layout, imported from DESTDIR by Debian's
+# Python (its extension links libmpkshm statically: no LD_LIBRARY_PATH).
+PYDIR=$D/usr/lib/python3/dist-packages
+tap_check "the Python package imports from /usr/lib/python3/dist-packages with /usr/bin/python3" \
+	env -C "$TMP" PYTHONPATH="$PYDIR" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -c \
+	"import mpkshm, sys; sys.exit(not mpkshm.__file__.startswith('$PYDIR/mpkshm/'))"
+tap_check "the installed Python package sends and receives a message on memfd" \
+	env -C "$TMP" PYTHONPATH="$PYDIR" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 -c "
+import mpkshm
+name = 'install-py-$$'
+with mpkshm.Channel(name, backend='memfd', create=True) as a, \\
+        mpkshm.Channel(name, backend='memfd') as b:
+    a.send(b'installed')
+    assert b.recv(timeout_ms=5000)[0] == b'installed'"
 
 tap_check "the example links statically with pkg-config --static" \
 	sh -c "\${CC:-cc} -O2 -Wall -Wextra -Werror -static -o '$TMP/wc_static' '$EXAMPLE' \

@@ -16,11 +16,11 @@ INCLUDEDIR ?= $(PREFIX)/include
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
-# The Python package mpkshm, in Debian's layout for /usr/bin/python3.
-# Debian's Python searches /usr/lib/python3/dist-packages, but below
-# /usr/local it searches /usr/local/lib/python3.11/dist-packages instead:
-# give that as PYTHONDIR (or set PYTHONPATH) for a /usr/local install.
-PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
+# The Python package mpkshm, where Debian's /usr/bin/python3 looks: below
+# /usr in /usr/lib/python3/dist-packages, below any other prefix (such as
+# the default /usr/local) in PREFIX/lib/python3.N/dist-packages.
+PYTHON_VERSION := $(shell /usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYTHON_VERSION)/dist-packages)
 # Configuration belongs to the administrator, wherever the software went:
 # the policy is /etc/mpklink/policy for a /usr/local install too.
 SYSCONFDIR ?= /etc

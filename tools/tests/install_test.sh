@@ -423,6 +423,7 @@ for f in /usr/local/bin/mpklink-grant /usr/local/lib/libmpkshm.so.$LIBVERSION \
 	/usr/local/lib/pkgconfig/mpkshm.pc /usr/local/include/mpkshm.h \
 	/usr/local/share/man/man8/mpklink-grant.8 \
 	/usr/local/share/man/man3/mpkshm_open.3 /usr/local/share/man/man7/libmpkshm.7 \
+	"/usr/local/lib/python$(/usr/bin/python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')/dist-packages/mpkshm/__init__.py" \
 	/usr/local/lib/udev/rules.d/60-mpklink.rules \
 	/usr/local/lib/modules-load.d/mpklink.conf \
 	/usr/local/lib/systemd/system/mpklink-policy.service \

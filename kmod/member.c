@@ -374,12 +374,17 @@ int mpklink_attach(struct mpklink_attach __user *uarg)
 	att->cred = get_cred(att->cred);
 	member->att = att;
 
-	/* Refuse before taking a key, which costs every thread a PKRU write. */
+	/*
+	 * Refuse before taking a key, which costs every thread a PKRU write:
+	 * no grant, or no free slot (join checks both again).
+	 */
 	mutex_lock(&ch->lock);
 	rights = ch->destroyed ? 0 : mpklink_grants_match(ch, att, &keyed);
 	if (!rights && !ch->destroyed)
 		mpklink_log_denial(ch, att);
 	err = ch->destroyed ? -ENOENT : rights ? 0 : -EACCES;
+	if (!err && mpklink_free_slot(ch) < 0)
+		err = -EUSERS;
 	mutex_unlock(&ch->lock);
 	if (err)
 		goto err_free;

@@ -268,7 +268,12 @@ bool mpklink_member_revoke(struct mpklink_member *member, u32 reason)
 	return true;
 }
 
-/* The part of revocation that takes mmap_lock: the member's key. */
+/*
+ * The part of revocation done without the channel's lock: the member's use
+ * of its key, closed in every thread if it was the last.  That takes no
+ * lock of the member's process (no mmap_lock, no mpklink_mm->lock), so the
+ * administrator's ioctl that revokes cannot be held up by the member.
+ */
 void mpklink_members_finish_revoke(struct list_head *revoked)
 {
 	struct mpklink_member *member, *tmp;

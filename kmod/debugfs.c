@@ -7,7 +7,7 @@
  *             doorbell rings since load; executables hashed for digest
  *             grants since load; how many times keys were closed
  *             in every thread of a process, and how long the last and the
- *             slowest took
+ *             slowest took; per-thread PKRU works allocated now
  *   channels  every channel with its counters, grants and members (pid
  *             and ids in the initial namespaces, executable digest, rights,
  *             key, state)
@@ -45,6 +45,8 @@ static int mpklink_stats_show(struct seq_file *m, void *unused)
 		   atomic_read(&mpklink_stats.pkru_sync_last_threads));
 	seq_printf(m, "pkru_sync_max_ns %lld\n",
 		   (long long)atomic64_read(&mpklink_stats.pkru_sync_max_ns));
+	seq_printf(m, "pkru_works %d\n",
+		   atomic_read(&mpklink_stats.pkru_works));
 	return 0;
 }
 DEFINE_SHOW_ATTRIBUTE(mpklink_stats);

@@ -37,6 +37,11 @@ unsigned int mpklink_max_grants = 256;
 module_param_named(max_grants, mpklink_max_grants, uint, 0444);
 MODULE_PARM_DESC(max_grants, "Most grants of one channel");
 
+unsigned int mpklink_max_pkru_works = 8192;
+module_param_named(max_pkru_works, mpklink_max_pkru_works, uint, 0644);
+MODULE_PARM_DESC(max_pkru_works,
+		 "Most PKRU works (one per thread) pending in one address space; attach fails with ENOMEM beyond");
+
 struct mpklink_stats mpklink_stats;
 
 /*

@@ -286,7 +286,12 @@ bool mpklink_member_revoke(struct mpklink_member *member, u32 reason)
 	return true;
 }
 
-/* The part of revocation that takes mmap_lock: the member's key. */
+/*
+ * The part of revocation done without the channel's lock: the member's use
+ * of its key, closed in every thread if it was the last.  That takes no
+ * lock of the member's process (no mmap_lock, no mpklink_mm->lock), so the
+ * administrator's ioctl that revokes cannot be held up by the member.
+ */
 void mpklink_members_finish_revoke(struct list_head *revoked)
 {
 	struct mpklink_member *member, *tmp;
@@ -409,12 +414,17 @@ int mpklink_attach(struct mpklink_attach __user *uarg)
 			goto err_free;
 	}
 
-	/* Refuse before taking a key, which costs every thread a PKRU write. */
+	/*
+	 * Refuse before taking a key, which costs every thread a PKRU write:
+	 * no grant, or no free slot (join checks both again).
+	 */
 	mutex_lock(&ch->lock);
 	rights = ch->destroyed ? 0 : mpklink_grants_match(ch, att, &keyed);
 	if (!rights && !ch->destroyed)
 		mpklink_log_denial(ch, att);
 	err = ch->destroyed ? -ENOENT : rights ? 0 : -EACCES;
+	if (!err && mpklink_free_slot(ch) < 0)
+		err = -EUSERS;
 	mutex_unlock(&ch->lock);
 	if (err)
 		goto err_free;

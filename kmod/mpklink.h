@@ -12,20 +12,31 @@
  *             progress.  Leaves its channel when the file is released.
  *             Owns its slot's pages and holds references on its channel,
  *             its mpklink_mm and the credentials it attached with.
- *   mpklink_mm  one per address space with members; refcount: one per
- *             member.  Holds the mm_struct (mmgrab) and the protection keys
- *             allocated there for mpklink.
+ *   mpklink_mm  one per address space that ever had members; refs: one
+ *             per member and one per PKRU work not yet reaped (pkru.c).
+ *             Holds the mm_struct (mmgrab) and the protection keys
+ *             allocated there for mpklink, which it keeps for the life of
+ *             the address space: with no refs it stays in the table until
+ *             the address space is gone (mm_users 0), then the next new
+ *             record or the module's exit frees it.
+ *   PKRU work  at most one pending per thread (pkru.c); holds its
+ *             mpklink_mm and the module until the reaper frees it.
  *
  * Lock order, outermost first:
  *   mpklink_registry_lock > channel->lock > channel->slots_rwsem
- *   mpklink_mm->lock > mmap_lock
+ *   mpklink_mm->lock > mmap_lock > mpklink_mm->key_lock
  *   mmap_lock > channel->slots_rwsem		(page faults)
  *   channel->lock > i_mmap_rwsem			(zapping mappings)
- * channel->lock is never held while taking mmap_lock.
+ *   rcu_read_lock > mpklink_mm->works_lock		(the PKRU thread walk)
+ * channel->lock is never held while taking mmap_lock.  Revocation, which an
+ * administrator's ioctl finishes, takes no mutex or mmap_lock of the
+ * member's: only key_lock and works_lock, spinlocks never held across a
+ * sleep.
  */
 #ifndef MPKLINK_H
 #define MPKLINK_H
 
+#include <linux/hashtable.h>
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/refcount.h>
@@ -49,6 +60,7 @@ extern unsigned int mpklink_max_channels;
 extern unsigned long mpklink_max_segment_size;
 extern unsigned int mpklink_default_members;
 extern unsigned int mpklink_max_grants;
+extern unsigned int mpklink_max_pkru_works;
 
 /* Module-wide counters, shown in debugfs. */
 struct mpklink_stats {
@@ -65,6 +77,7 @@ struct mpklink_stats {
 	atomic64_t pkru_sync_last_ns;
 	atomic64_t pkru_sync_max_ns;
 	atomic_t pkru_sync_last_threads;
+	atomic_t pkru_works;		/* per-thread works allocated now */
 };
 
 extern struct mpklink_stats mpklink_stats;
@@ -220,17 +233,48 @@ void mpklink_grants_changed(struct mpklink_channel *ch,
 void mpklink_grant_show(struct seq_file *m,
 			const struct mpklink_grant_entry *g);
 
-/* --- pkru.c: protection keys of attached processes ------------------------ */
+/* --- pkey.c: protection keys of attached processes ----------------------- */
 
-struct mpklink_mm;
+#define MPKLINK_NR_PKEYS	16
 
-int mpklink_pkru_init(void);
-void mpklink_pkru_exit(void);
+struct mpklink_mm {
+	struct hlist_node node;		/* in mpklink_mms, under its spinlock */
+	struct list_head gc_node;	/* on the way out */
+	struct mm_struct *mm;		/* mmgrab()ed */
+	struct pid *tgid;		/* the process whose threads we update */
+	atomic_t refs;			/* members, unreaped PKRU works */
+	struct mutex lock;		/* serialises taking keys */
+	spinlock_t key_lock;		/* the three below */
+	/*
+	 * Keys allocated for mpklink: never handed back (the process may
+	 * have pkey_free()d one and pkey_alloc()ed it again for itself).
+	 * Read locklessly by the task_newtask probe.
+	 */
+	u16 keys;
+	u16 busy;			/* being closed everywhere */
+	unsigned int key_users[MPKLINK_NR_PKEYS];
+	/* pkru.c: the pending per-thread works, by task. */
+	spinlock_t works_lock;
+	DECLARE_HASHTABLE(works, 5);
+	unsigned int nr_works;		/* allocated: pending or unreaped */
+	struct rcu_head rcu;
+};
+
 struct mpklink_mm *mpklink_mm_get_current(void);
+void mpklink_mm_get(struct mpklink_mm *mmk);
 void mpklink_mm_put(struct mpklink_mm *mmk);
 struct mm_struct *mpklink_mm_struct(const struct mpklink_mm *mmk);
+u16 mpklink_mm_keys_rcu(struct mm_struct *mm);
 int mpklink_mm_key_get(struct mpklink_mm *mmk, int share);
 void mpklink_mm_key_put(struct mpklink_mm *mmk, int pkey);
+void mpklink_mms_exit(void);
+
+/* --- pkru.c: every thread's PKRU ------------------------------------------ */
+
+bool mpklink_have_pku(void);
+int mpklink_pkru_close_everywhere(struct mpklink_mm *mmk, u16 keys);
+int mpklink_pkru_init(void);
+void mpklink_pkru_exit(void);
 
 /* --- doorbell.c: events, doorbells, read and poll ------------------------ */
 

@@ -1,18 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Protection keys of attached processes, and keeping every thread's PKRU
- * consistent with them.
+ * Keeping every thread's PKRU consistent with the keys mpklink holds.
  *
- * mpklink allocates a key in the attaching process's address space (so
- * pkey_alloc() will not hand it out) and tags the channel's mappings with
- * it.  PKRU is per thread, so a key is closed (access- and write-disabled)
- * in every thread of the process when mpklink takes it, and again before it
- * gives it back:
+ * PKRU is per thread, so a key is closed (access- and write-disabled) in
+ * every thread of the process when mpklink takes it for a channel, and
+ * again when its last member goes:
  *
  *  - the calling thread writes its own PKRU;
- *  - every other thread gets a task_work (TWA_SIGNAL, which also wakes it
- *    from an interruptible sleep) that writes its PKRU on its way back to
- *    user mode;
+ *  - every other thread of the group, io_uring's io-wq and SQPOLL threads
+ *    included (they access user memory with their own PKRU), gets a
+ *    task_work (TWA_SIGNAL, which also wakes it from an interruptible
+ *    sleep) that writes its PKRU on its way back to user mode, or, for an
+ *    io_uring thread, before its next request (io_run_task_work(),
+ *    get_signal());
  *  - a synchronous IPI to the CPUs that run the address space then forces
  *    any thread running user code into the kernel: once it returns, every
  *    thread is certain to run the work before its next user instruction,
@@ -20,6 +20,13 @@
  *  - threads created later copy their creator's PKRU (copy_thread()); the
  *    task_newtask tracepoint closes mpklink's keys in the new thread's saved
  *    PKRU before it first runs.
+ *
+ * A thread has at most one work pending.  One that does not run it soon
+ * (the parent of a vfork() child waits killably, which TWA_SIGNAL does not
+ * interrupt, until the child execs or exits) has later closings added to
+ * the same work: it closes every key queued for it since it was queued.
+ * Those are keys being taken or handed back, never a key in use that the
+ * thread could have opened: it has run no user code since.
  *
  * x86 keeps a thread's PKRU in the register while it runs and in
  * thread.pkru while it is switched out; return to user mode never restores
@@ -32,11 +39,12 @@
 
 #include <linux/completion.h>
 #include <linux/hashtable.h>
-#include <linux/kref.h>
+#include <linux/llist.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/pid.h>
-#include <linux/pkeys.h>
+#include <linux/rcupdate_wait.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
@@ -45,6 +53,7 @@
 #include <linux/task_work.h>
 #include <linux/timekeeping.h>
 #include <linux/tracepoint.h>
+#include <linux/workqueue.h>
 #include <asm/pkru.h>
 
 #include "mpklink.h"
@@ -53,24 +62,7 @@
 #error "mpklink needs CONFIG_X86_INTEL_MEMORY_PROTECTION_KEYS"
 #endif
 
-#define MPKLINK_NR_PKEYS	16
-
-struct mpklink_mm {
-	struct hlist_node node;		/* in mpklink_mms, under the spinlock */
-	struct mm_struct *mm;		/* mmgrab()ed */
-	struct pid *tgid;		/* the process whose threads we update */
-	refcount_t ref;			/* one per member */
-	struct mutex lock;		/* keys and key_users */
-	/* Keys held for mpklink; read locklessly by the tracepoint probe. */
-	u16 keys;
-	unsigned int key_users[MPKLINK_NR_PKEYS];
-	struct rcu_head rcu;
-};
-
-static DEFINE_HASHTABLE(mpklink_mms, 6);
-static DEFINE_SPINLOCK(mpklink_mms_lock);
-
-static bool mpklink_have_pku(void)
+bool mpklink_have_pku(void)
 {
 	return cpu_feature_enabled(X86_FEATURE_OSPKE);
 }
@@ -89,26 +81,38 @@ static u32 mpklink_pkru_closed(u16 keys)
 
 /* --- closing keys in every thread --------------------------------------- */
 
-struct mpklink_pkru_sync;
-
-struct mpklink_pkru_work {
-	struct callback_head cb;
-	struct mpklink_pkru_sync *sync;
-};
-
-struct mpklink_pkru_sync {
-	struct kref ref;		/* ours, and one per queued work */
+/* What a closing waits for: the works it queued. */
+struct mpklink_pkru_wait {
 	atomic_t pending;		/* works not yet run, plus our bias */
 	struct completion done;
-	u32 close_bits;
-	unsigned int nr_works;
-	struct mpklink_pkru_work works[];
 };
 
-static void mpklink_pkru_sync_free(struct kref *ref)
-{
-	kvfree(container_of(ref, struct mpklink_pkru_sync, ref));
-}
+/*
+ * A thread's pending work.  Lifetime, and why the module stays: queued
+ * with a reference on the module; mpklink_pkru_work_fn() runs in the thread,
+ * then queues @ran (whose function, wakeme_after_rcu(), is in the kernel's
+ * text) behind itself on the same thread, and hands the record to the
+ * reaper.  task_work_run() calls works one after the other, so when @ran's
+ * completion fires mpklink_pkru_work_fn() has returned; only then does the
+ * reaper free the record and drop the module reference.  The reaper is
+ * module code that runs after that, but mpklink_pkru_exit() waits for it.
+ * (task_work_cancel() is not exported, so works cannot be taken back at
+ * unload; instead the module cannot unload while one is pending.)
+ */
+struct mpklink_pkru_work {
+	struct callback_head cb;
+	struct rcu_synchronize ran;
+	struct hlist_node node;		/* in mmk->works while pending */
+	struct llist_node reap;		/* then on mpklink_pkru_reap_list */
+	struct task_struct *task;	/* while pending: no reference needed */
+	struct mpklink_mm *mmk;		/* holds a reference */
+	struct mpklink_pkru_wait *wait;	/* who waits for it, or NULL */
+	u16 keys;			/* every key queued since it was */
+};
+
+static LLIST_HEAD(mpklink_pkru_reap_list);
+static void mpklink_pkru_reap(struct work_struct *unused);
+static DECLARE_DELAYED_WORK(mpklink_pkru_reap_work, mpklink_pkru_reap);
 
 static void mpklink_pkru_close_current(u32 close_bits)
 {
@@ -116,18 +120,65 @@ static void mpklink_pkru_close_current(u32 close_bits)
 	write_pkru(read_pkru() | close_bits);
 }
 
+static void mpklink_pkru_work_free(struct mpklink_pkru_work *w)
+{
+	kfree(w);
+	atomic_dec(&mpklink_stats.pkru_works);
+}
+
+/* Runs in the thread, on its way to user mode (or its next io request). */
 static void mpklink_pkru_work_fn(struct callback_head *cb)
 {
 	struct mpklink_pkru_work *w = container_of(cb, struct mpklink_pkru_work,
 						   cb);
-	struct mpklink_pkru_sync *sync = w->sync;
+	struct mpklink_mm *mmk = w->mmk;
+	u16 keys;
 
-	mpklink_pkru_close_current(sync->close_bits);
-	if (atomic_dec_and_test(&sync->pending))
-		complete(&sync->done);
-	kref_put(&sync->ref, mpklink_pkru_sync_free);
-	/* Queued works hold the module: this is the last module code run. */
-	module_put(THIS_MODULE);
+	/* From here on, closings queue another work. */
+	spin_lock(&mmk->works_lock);
+	hash_del(&w->node);
+	keys = w->keys;
+	/* Under the lock: the waiter stops waiting under it (unwait). */
+	if (w->wait && atomic_dec_and_test(&w->wait->pending))
+		complete(&w->wait->done);
+	spin_unlock(&mmk->works_lock);
+	mpklink_pkru_close_current(mpklink_pkru_closed(keys));
+
+	init_completion(&w->ran.completion);
+	init_task_work(&w->ran.head, wakeme_after_rcu);
+	/*
+	 * Cannot fail: task_work_run() marks the list exited only once it
+	 * is empty, and we run from it.  If it did, the record and the
+	 * module reference leak, which is safe.
+	 */
+	if (WARN_ON_ONCE(task_work_add(current, &w->ran.head, TWA_NONE)))
+		return;
+	llist_add(&w->reap, &mpklink_pkru_reap_list);
+	mod_delayed_work(system_wq, &mpklink_pkru_reap_work, 0);
+}
+
+static void mpklink_pkru_reap(struct work_struct *unused)
+{
+	struct llist_node *list = llist_del_all(&mpklink_pkru_reap_list);
+	struct mpklink_pkru_work *w, *tmp;
+	bool again = false;
+
+	llist_for_each_entry_safe(w, tmp, list, reap) {
+		/* Not yet returned: rare, and not worth sleeping for. */
+		if (!try_wait_for_completion(&w->ran.completion)) {
+			llist_add(&w->reap, &mpklink_pkru_reap_list);
+			again = true;
+			continue;
+		}
+		spin_lock(&w->mmk->works_lock);
+		w->mmk->nr_works--;
+		spin_unlock(&w->mmk->works_lock);
+		mpklink_mm_put(w->mmk);
+		mpklink_pkru_work_free(w);
+		module_put(THIS_MODULE);
+	}
+	if (again)
+		mod_delayed_work(system_wq, &mpklink_pkru_reap_work, 1);
 }
 
 static void mpklink_pkru_ipi(void *unused)
@@ -148,20 +199,182 @@ static void mpklink_pkru_account(u64 start_ns, unsigned int threads)
 		;
 }
 
+static bool mpklink_pkru_wants_work(const struct mpklink_mm *mmk,
+				    const struct task_struct *t)
+{
+	/* Kernel threads never use this PKRU; io_uring's threads do. */
+	return t != current && READ_ONCE(t->mm) == mmk->mm &&
+	       !(t->flags & PF_KTHREAD);
+}
+
+static struct mpklink_pkru_work *
+mpklink_pkru_work_find(struct mpklink_mm *mmk, const struct task_struct *t)
+{
+	struct mpklink_pkru_work *w;
+
+	hash_for_each_possible(mmk->works, w, node, (unsigned long)t)
+		if (w->task == t)
+			return w;
+	return NULL;
+}
+
+/* Queues @w, taken from the spares, for @t; under works_lock. */
+static void mpklink_pkru_work_queue(struct mpklink_mm *mmk,
+				    struct mpklink_pkru_work *w,
+				    struct task_struct *t, u16 keys,
+				    struct mpklink_pkru_wait *wait)
+{
+	w->task = t;
+	w->mmk = mmk;
+	w->keys = keys;
+	w->wait = wait;
+	init_task_work(&w->cb, mpklink_pkru_work_fn);
+	hash_add(mmk->works, &w->node, (unsigned long)t);
+	mmk->nr_works++;
+	atomic_inc(&wait->pending);
+	mpklink_mm_get(mmk);
+	__module_get(THIS_MODULE);
+}
+
+/* Takes back a work task_work_add() refused; under works_lock. */
+static void mpklink_pkru_work_unqueue(struct mpklink_mm *mmk,
+				      struct mpklink_pkru_work *w)
+{
+	hash_del(&w->node);
+	mmk->nr_works--;
+	atomic_dec(&w->wait->pending);
+	/* The caller holds a reference and the module: neither goes. */
+	atomic_dec(&mmk->refs);
+	module_put(THIS_MODULE);
+}
+
+/*
+ * One pass over the threads: adds @keys to pending works, queues works
+ * from @spare for the others.  Returns how many threads had no spare.
+ */
+static unsigned int mpklink_pkru_walk(struct mpklink_mm *mmk,
+				      struct task_struct *leader, u16 keys,
+				      struct mpklink_pkru_wait *wait,
+				      struct llist_head *spare,
+				      unsigned int *threads, int *err)
+{
+	struct mpklink_pkru_work *w;
+	struct task_struct *t;
+	unsigned int missing = 0;
+
+	*threads = 0;
+	rcu_read_lock();
+	for_each_thread(leader, t) {
+		if (!mpklink_pkru_wants_work(mmk, t))
+			continue;
+		(*threads)++;
+		spin_lock(&mmk->works_lock);
+		w = mpklink_pkru_work_find(mmk, t);
+		if (w) {
+			w->keys |= keys;
+			spin_unlock(&mmk->works_lock);
+			continue;
+		}
+		if (llist_empty(spare)) {
+			spin_unlock(&mmk->works_lock);
+			missing++;
+			continue;
+		}
+		if (mmk->nr_works >= mpklink_max_pkru_works) {
+			spin_unlock(&mmk->works_lock);
+			*err = -ENOMEM;
+			break;
+		}
+		w = llist_entry(llist_del_first(spare), struct mpklink_pkru_work,
+				reap);
+		mpklink_pkru_work_queue(mmk, w, t, keys, wait);
+		spin_unlock(&mmk->works_lock);
+		if (task_work_add(t, &w->cb, TWA_SIGNAL)) {
+			/* Past exit_task_work(): it runs no more user code. */
+			spin_lock(&mmk->works_lock);
+			mpklink_pkru_work_unqueue(mmk, w);
+			spin_unlock(&mmk->works_lock);
+			llist_add(&w->reap, spare);
+		}
+	}
+	rcu_read_unlock();
+	return missing;
+}
+
+/* Queues @keys for every other thread; allocates works as needed. */
+static int mpklink_pkru_queue(struct mpklink_mm *mmk,
+			      struct task_struct *leader, u16 keys,
+			      struct mpklink_pkru_wait *wait,
+			      unsigned int *threads)
+{
+	struct mpklink_pkru_work *w, *tmp;
+	unsigned int missing = 0, n;
+	LLIST_HEAD(spare);
+	int err = 0, pass;
+
+	/*
+	 * Works cannot be allocated under RCU: a pass counts the threads
+	 * that need one, they are allocated, and another pass queues them.
+	 * Threads created meanwhile need none (the task_newtask probe) but
+	 * get one; a few passes are enough.
+	 */
+	for (pass = 0; pass < 8; pass++) {
+		missing = mpklink_pkru_walk(mmk, leader, keys, wait, &spare,
+					    threads, &err);
+		if (!missing || err)
+			break;
+		for (n = 0; n < missing + missing / 8; n++) {
+			w = kzalloc(sizeof(*w), GFP_KERNEL_ACCOUNT);
+			if (!w) {
+				err = -ENOMEM;
+				goto out;
+			}
+			atomic_inc(&mpklink_stats.pkru_works);
+			llist_add(&w->reap, &spare);
+		}
+	}
+	if (!err && missing)
+		err = -EAGAIN;
+out:
+	llist_for_each_entry_safe(w, tmp, llist_del_all(&spare), reap)
+		mpklink_pkru_work_free(w);
+	return err;
+}
+
+/* Stops waiting: works still pending no longer point at @wait. */
+static void mpklink_pkru_unwait(struct mpklink_mm *mmk,
+				struct mpklink_pkru_wait *wait)
+{
+	struct mpklink_pkru_work *w;
+	int bkt;
+
+	spin_lock(&mmk->works_lock);
+	if (atomic_read(&wait->pending))
+		hash_for_each(mmk->works, bkt, w, node)
+			if (w->wait == wait)
+				w->wait = NULL;
+	spin_unlock(&mmk->works_lock);
+}
+
 /*
  * Closes @keys in every thread of @mmk's process.  Returns once every
  * thread either has them closed or cannot run user code before closing
- * them; waits a little for the stragglers (a thread in an uninterruptible
- * sleep may take longer, and needs no waiting for).  Fails only with
- * ENOMEM, before changing anything but the calling thread.
+ * them; waits a little for the threads it queued works for (one in an
+ * uninterruptible or killable sleep may take longer, and needs no waiting
+ * for).  Threads whose work was pending already are not waited for: that
+ * work closes @keys too.  Fails with ENOMEM (or EAGAIN while threads keep
+ * being created), having closed @keys in some threads.  Takes no lock of
+ * the process's: an administrator's revocation calls this.
  */
-static int mpklink_pkru_close_everywhere(struct mpklink_mm *mmk, u16 keys)
+int mpklink_pkru_close_everywhere(struct mpklink_mm *mmk, u16 keys)
 {
 	u32 close_bits = mpklink_pkru_closed(keys);
-	struct mpklink_pkru_sync *sync;
-	struct task_struct *leader, *t;
-	unsigned int room, i = 0;
+	struct mem_cgroup *memcg, *old_memcg;
+	struct mpklink_pkru_wait wait;
+	struct task_struct *leader;
 	u64 start_ns = ktime_get_ns();
+	unsigned int threads = 0;
+	int err;
 
 	if (!keys || !mpklink_have_pku())
 		return 0;
@@ -172,47 +385,15 @@ static int mpklink_pkru_close_everywhere(struct mpklink_mm *mmk, u16 keys)
 	if (!leader)
 		return 0;	/* the process is gone */
 
-	/*
-	 * Threads created after this count see the new keys through the
-	 * tracepoint (the caller published them first), so room for the
-	 * threads counted now is enough.
-	 */
-	room = get_nr_threads(leader);
-	sync = kvzalloc(struct_size(sync, works, room), GFP_KERNEL);
-	if (!sync) {
-		put_task_struct(leader);
-		return -ENOMEM;
-	}
-	kref_init(&sync->ref);
-	atomic_set(&sync->pending, 1);
-	init_completion(&sync->done);
-	sync->close_bits = close_bits;
-
-	rcu_read_lock();
-	for_each_thread(leader, t) {
-		struct mpklink_pkru_work *w;
-
-		if (i == room)
-			break;
-		if (t == current || t->mm != mmk->mm ||
-		    t->flags & (PF_KTHREAD | PF_IO_WORKER))
-			continue;
-		w = &sync->works[i++];
-		w->sync = sync;
-		init_task_work(&w->cb, mpklink_pkru_work_fn);
-		atomic_inc(&sync->pending);
-		kref_get(&sync->ref);
-		__module_get(THIS_MODULE);
-		if (task_work_add(t, &w->cb, TWA_SIGNAL)) {
-			/* Past exit_task_work(): it runs no more user code. */
-			atomic_dec(&sync->pending);
-			kref_put(&sync->ref, mpklink_pkru_sync_free);
-			module_put(THIS_MODULE);
-		}
-	}
-	rcu_read_unlock();
+	atomic_set(&wait.pending, 1);
+	init_completion(&wait.done);
+	/* The works are the process's cost, whoever closes the key. */
+	memcg = get_mem_cgroup_from_mm(mmk->mm);
+	old_memcg = set_active_memcg(memcg);
+	err = mpklink_pkru_queue(mmk, leader, keys, &wait, &threads);
+	set_active_memcg(old_memcg);
+	mem_cgroup_put(memcg);
 	put_task_struct(leader);
-	sync->nr_works = i;
 
 	/*
 	 * task_work_add() kicked running threads asynchronously.  Wait until
@@ -222,24 +403,14 @@ static int mpklink_pkru_close_everywhere(struct mpklink_mm *mmk, u16 keys)
 	 */
 	on_each_cpu_mask(mm_cpumask(mmk->mm), mpklink_pkru_ipi, NULL, true);
 
-	if (!atomic_dec_and_test(&sync->pending))
-		wait_for_completion_timeout(&sync->done, HZ / 10);
-	kref_put(&sync->ref, mpklink_pkru_sync_free);
-	mpklink_pkru_account(start_ns, i + (current->mm == mmk->mm));
-	return 0;
+	if (!atomic_dec_and_test(&wait.pending))
+		wait_for_completion_killable_timeout(&wait.done, HZ / 10);
+	mpklink_pkru_unwait(mmk, &wait);
+	mpklink_pkru_account(start_ns, threads + (current->mm == mmk->mm));
+	return err;
 }
 
 /* --- threads created later ---------------------------------------------- */
-
-static struct mpklink_mm *mpklink_mm_find_rcu(struct mm_struct *mm)
-{
-	struct mpklink_mm *mmk;
-
-	hash_for_each_possible_rcu(mpklink_mms, mmk, node, (unsigned long)mm)
-		if (mmk->mm == mm)
-			return mmk;
-	return NULL;
-}
 
 /*
  * task_newtask fires in copy_process() after copy_thread() copied the
@@ -249,17 +420,14 @@ static struct mpklink_mm *mpklink_mm_find_rcu(struct mm_struct *mm)
 static void mpklink_newtask_probe(void *data, struct task_struct *p,
 				  unsigned long clone_flags)
 {
-	struct mpklink_mm *mmk;
-	u16 keys = 0;
+	u16 keys;
 
 	if (!(clone_flags & CLONE_VM) || !p->mm || p->flags & PF_KTHREAD)
 		return;
 	/* Pairs with the barrier between publishing keys and walking threads. */
 	smp_mb();
 	rcu_read_lock();
-	mmk = mpklink_mm_find_rcu(p->mm);
-	if (mmk)
-		keys = READ_ONCE(mmk->keys);
+	keys = mpklink_mm_keys_rcu(p->mm);
 	rcu_read_unlock();
 	if (keys)
 		p->thread.pkru |= mpklink_pkru_closed(keys);
@@ -271,157 +439,6 @@ static void mpklink_find_newtask(struct tracepoint *tp, void *priv)
 {
 	if (!strcmp(tp->name, "task_newtask"))
 		mpklink_newtask_tp = tp;
-}
-
-/* --- per address space -------------------------------------------------- */
-
-struct mm_struct *mpklink_mm_struct(const struct mpklink_mm *mmk)
-{
-	return mmk->mm;
-}
-
-/* The record of the calling process's address space, with a reference. */
-struct mpklink_mm *mpklink_mm_get_current(void)
-{
-	struct mm_struct *mm = current->mm;
-	struct mpklink_mm *mmk, *new;
-
-	if (!mm)
-		return ERR_PTR(-EINVAL);
-	new = kzalloc(sizeof(*new), GFP_KERNEL_ACCOUNT);
-	if (!new)
-		return ERR_PTR(-ENOMEM);
-
-	spin_lock(&mpklink_mms_lock);
-	hash_for_each_possible(mpklink_mms, mmk, node, (unsigned long)mm) {
-		if (mmk->mm == mm && refcount_inc_not_zero(&mmk->ref)) {
-			spin_unlock(&mpklink_mms_lock);
-			kfree(new);
-			return mmk;
-		}
-	}
-	new->mm = mm;
-	mmgrab(mm);
-	new->tgid = get_pid(task_tgid(current));
-	refcount_set(&new->ref, 1);
-	mutex_init(&new->lock);
-	hash_add_rcu(mpklink_mms, &new->node, (unsigned long)mm);
-	spin_unlock(&mpklink_mms_lock);
-	return new;
-}
-
-static void mpklink_mm_free_rcu(struct rcu_head *rcu)
-{
-	kfree(container_of(rcu, struct mpklink_mm, rcu));
-}
-
-void mpklink_mm_put(struct mpklink_mm *mmk)
-{
-	/* Lookups take references with refcount_inc_not_zero(). */
-	if (!refcount_dec_and_test(&mmk->ref))
-		return;
-	spin_lock(&mpklink_mms_lock);
-	hash_del_rcu(&mmk->node);
-	spin_unlock(&mpklink_mms_lock);
-	WARN_ON_ONCE(mmk->keys);
-	put_pid(mmk->tgid);
-	mmdrop(mmk->mm);
-	call_rcu(&mmk->rcu, mpklink_mm_free_rcu);
-}
-
-/*
- * Takes a key for a new member: a fresh one, closed in every thread, or
- * (@share >= 0) one this address space already holds for mpklink.  Returns
- * the key, -1 without PKU, or a negative errno: ENOSPC when no key is free.
- */
-int mpklink_mm_key_get(struct mpklink_mm *mmk, int share)
-{
-	struct mm_struct *mm = mmk->mm;
-	int key, err;
-
-	if (!mpklink_have_pku())
-		return share >= 0 ? -EINVAL : -1;
-
-	mutex_lock(&mmk->lock);
-	if (share >= 0) {
-		if (share >= MPKLINK_NR_PKEYS || !(mmk->keys & BIT(share))) {
-			mutex_unlock(&mmk->lock);
-			return -EINVAL;
-		}
-		mmk->key_users[share]++;
-		mutex_unlock(&mmk->lock);
-		return share;
-	}
-
-	if (mmap_write_lock_killable(mm)) {
-		mutex_unlock(&mmk->lock);
-		return -EINTR;
-	}
-	key = mm_pkey_alloc(mm);
-	mmap_write_unlock(mm);
-	if (key < 0) {
-		mutex_unlock(&mmk->lock);
-		return -ENOSPC;
-	}
-	/*
-	 * The allocator hands out a key we hold only if the process
-	 * pkey_free()d it behind our back.  Members' mappings still carry it:
-	 * it is ours again, with one user more, not a new key.
-	 */
-	if (mmk->keys & BIT(key)) {
-		mmk->key_users[key]++;
-		mutex_unlock(&mmk->lock);
-		return key;
-	}
-	mmk->key_users[key] = 1;
-	WRITE_ONCE(mmk->keys, mmk->keys | BIT(key));
-	/* New threads see the key before we look for existing ones. */
-	smp_mb();
-	err = mpklink_pkru_close_everywhere(mmk, BIT(key));
-	if (err) {
-		/* Nothing is tagged with it yet: hand it straight back. */
-		mmk->key_users[key] = 0;
-		WRITE_ONCE(mmk->keys, mmk->keys & ~BIT(key));
-		mmap_write_lock(mm);
-		mm_pkey_free(mm, key);
-		mmap_write_unlock(mm);
-		key = err;
-	}
-	mutex_unlock(&mmk->lock);
-	return key;
-}
-
-/*
- * Drops a member's use of @pkey.  The last use closes it in every thread
- * and only then hands it back to the address space, so that a later
- * pkey_alloc() of the same number carries no stale grant into any thread.
- */
-void mpklink_mm_key_put(struct mpklink_mm *mmk, int pkey)
-{
-	struct mm_struct *mm = mmk->mm;
-
-	if (pkey < 0)
-		return;
-	mutex_lock(&mmk->lock);
-	if (WARN_ON_ONCE(!mmk->key_users[pkey]) || --mmk->key_users[pkey]) {
-		mutex_unlock(&mmk->lock);
-		return;
-	}
-	/*
-	 * A key that could not be closed everywhere stays allocated: losing
-	 * it until exit is better than handing it back still open.
-	 */
-	if (mpklink_pkru_close_everywhere(mmk, BIT(pkey))) {
-		pr_warn_ratelimited("kept protection key %d: out of memory\n",
-				    pkey);
-	} else if (mmget_not_zero(mm)) {
-		mmap_write_lock(mm);
-		mm_pkey_free(mm, pkey);
-		mmap_write_unlock(mm);
-		mmput(mm);
-	}
-	WRITE_ONCE(mmk->keys, mmk->keys & ~BIT(pkey));
-	mutex_unlock(&mmk->lock);
 }
 
 int mpklink_pkru_init(void)
@@ -445,6 +462,12 @@ void mpklink_pkru_exit(void)
 	tracepoint_probe_unregister(mpklink_newtask_tp, mpklink_newtask_probe,
 				    NULL);
 	tracepoint_synchronize_unregister();
+	/*
+	 * No work is pending (each holds the module), but the reaper may
+	 * still be returning from dropping the last one.
+	 */
+	cancel_delayed_work_sync(&mpklink_pkru_reap_work);
+	mpklink_mms_exit();
 	/* call_rcu()s of mpklink_mm_put() must finish before the module goes. */
 	rcu_barrier();
 }

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,82 @@ TEST(unload_refused_while_a_mapping_remains)
 	ASSERT_LE(0, dev);
 	EXPECT_EQ(0, mpk_destroy(dev, name));
 	close(dev);
+}
+
+/* A thread that vfork()s and stays parked there until @go has a byte. */
+struct parked {
+	int ready[2], go[2];
+	pid_t child;
+};
+
+static void *park_in_vfork(void *arg)
+{
+	struct parked *p = arg;
+	pid_t pid;
+	char c;
+
+	pid = vfork();
+	if (pid == 0) {
+		if (write(p->ready[1], "x", 1) == 1)
+			while (read(p->go[0], &c, 1) < 0 && errno == EINTR)
+				;
+		_exit(0);
+	}
+	p->child = pid;
+	return NULL;
+}
+
+/*
+ * A PKRU work pending on a thread that cannot run it (parked in vfork())
+ * holds the module: unload is refused until the thread runs it, and then
+ * succeeds, with no module code left running (the console is scanned for
+ * oopses).
+ */
+TEST(unload_waits_for_a_pkru_work_pending_on_a_vfork_parked_thread)
+{
+	const char *ko = getenv("MPKLINK_KO");
+	char name[MPKLINK_NAME_MAX];
+	struct parked p;
+	pthread_t t;
+	int dev, fd, i, ret = -1;
+	char c;
+
+	if (!ko)
+		SKIP(return, "MPKLINK_KO not set: cannot reload the module");
+	dev = mpk_dev();
+	ASSERT_LE(0, dev);
+	mpk_name(name, "parked");
+	ASSERT_EQ(0, mpk_create(dev, name));
+	ASSERT_EQ(0, mpk_grant(dev, name, mpk_by_uid(0), MPKLINK_RIGHT_READ));
+	ASSERT_EQ(0, pipe(p.ready));
+	ASSERT_EQ(0, pipe(p.go));
+	ASSERT_EQ(0, pthread_create(&t, NULL, park_in_vfork, &p));
+	ASSERT_EQ(1, read(p.ready[0], &c, 1));
+	fd = mpk_attach(dev, name, NULL);
+	ASSERT_LE(0, fd);
+	close(fd);
+	EXPECT_EQ(0, mpk_destroy(dev, name));
+	close(dev);
+	if (mpk_stat("pkru_works") <= 0) {
+		/* Not a close: the child has its own copy of the write end. */
+		ASSERT_EQ(1, write(p.go[1], "x", 1));
+		pthread_join(t, NULL);
+		SKIP(return, "no PKRU work pending (no protection keys?)");
+	}
+	EXPECT_EQ(-1, delete_module("mpklink", O_NONBLOCK));
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	ASSERT_EQ(1, write(p.go[1], "x", 1));
+	pthread_join(t, NULL);
+	waitpid(p.child, NULL, 0);
+	/* Unload as soon as the reaper dropped the work's reference. */
+	for (i = 0; i < 1000; i++) {
+		ret = delete_module("mpklink", O_NONBLOCK);
+		if (!ret || errno != EWOULDBLOCK)
+			break;
+		usleep(2000);
+	}
+	ASSERT_EQ(0, ret) TH_LOG("delete_module: %s", strerror(errno));
+	ASSERT_EQ(0, load_module(ko));
 }
 
 /*

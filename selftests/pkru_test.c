@@ -215,10 +215,15 @@ static void *open_key_then_sleep(void *arg)
 	return NULL;
 }
 
-TEST_F(chan, key_is_closed_in_every_thread_before_it_is_handed_back)
+/*
+ * When its last member leaves, the key is closed in every thread and kept
+ * (never handed back: see key_the_process_took_back_is_not_freed below);
+ * the next attach reuses it, closed everywhere again.
+ */
+TEST_F(chan, key_is_closed_in_every_thread_when_its_last_member_leaves_and_kept)
 {
 	struct probe p = { 0 };
-	struct mpklink_attach a;
+	struct mpklink_attach a, b;
 	pthread_t t;
 	void *all;
 	int fd, again;
@@ -237,20 +242,24 @@ TEST_F(chan, key_is_closed_in_every_thread_before_it_is_handed_back)
 	ASSERT_EQ(0, munmap(all, a.map_size));
 	ASSERT_EQ(0, close(fd));
 	again = pkey_alloc(0, 0);
-	EXPECT_EQ(a.pkey, again);	/* handed back to the process */
+	EXPECT_NE(a.pkey, again);	/* still mpklink's */
+	if (again >= 0)
+		pkey_free(again);
 	ASSERT_EQ(1, write(p.pipe[1], "x", 1));
 	pthread_join(t, NULL);
 	EXPECT_EQ(3, p.pkru_bits);
-	if (again >= 0)
-		pkey_free(again);
+	fd = mpk_attach(self->dev, self->name, &b);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(a.pkey, b.pkey);	/* reused */
+	close(fd);
 }
 
 /*
  * pkey_free() does not ask who allocated a key, so a process can free the
  * one mpklink holds for it, and its next attach then gets the same number
- * from the allocator.  The first member still uses that key: it may not be
- * handed back when the second member leaves (nor may the count go wrong,
- * which the kernel would report as a warning when the first one leaves).
+ * from the allocator.  The first member still uses that key: the count
+ * must not go wrong (the kernel would report a warning), and the key stays
+ * mpklink's after both leave.
  */
 TEST_F(chan, key_freed_behind_mpklinks_back_stays_counted)
 {
@@ -272,9 +281,36 @@ TEST_F(chan, key_freed_behind_mpklinks_back_stays_counted)
 		pkey_free(again);
 	ASSERT_EQ(0, close(first));
 	again = pkey_alloc(0, 0);
-	EXPECT_EQ(a.pkey, again);	/* handed back with the last member */
+	EXPECT_NE(a.pkey, again);	/* kept for the next attach */
 	if (again >= 0)
 		pkey_free(again);
+}
+
+/*
+ * The process frees mpklink's key behind its back and pkey_alloc() gives
+ * it the same number: from then on the process owns that key.  The member
+ * leaving must not free it (the allocator would hand it out twice).
+ */
+TEST_F(chan, key_the_process_took_back_is_not_freed_by_mpklink)
+{
+	struct mpklink_attach a;
+	int fd, mine, other;
+
+	fd = mpk_attach(self->dev, self->name, &a);
+	ASSERT_LE(0, fd);
+	if (a.pkey < 0)
+		SKIP(return, "no protection keys");
+	ASSERT_EQ(0, pkey_free(a.pkey));
+	mine = pkey_alloc(0, 0);
+	if (mine != a.pkey)
+		SKIP(return, "pkey_alloc() gave %d, not the freed %d", mine,
+		     a.pkey);
+	ASSERT_EQ(0, close(fd));
+	other = pkey_alloc(0, 0);
+	EXPECT_NE(mine, other);		/* not handed out twice */
+	EXPECT_EQ(0, pkey_free(mine));	/* still allocated: the process's */
+	if (other >= 0)
+		pkey_free(other);
 }
 
 TEST_F(chan, sixteen_threads_all_get_the_key_closed)

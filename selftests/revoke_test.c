@@ -347,16 +347,16 @@ static void *open_key_then_wait(void *arg)
 
 /*
  * A thread had the channel's key open; the membership ends (revoked, or
- * detached by closing the fd); the process reallocates the same key number
- * for new memory.  The thread must not reach it.
+ * detached by closing the fd).  mpklink keeps the key: the process's own
+ * pkey_alloc() gets another number, and the next attach reuses it for new
+ * channel memory.  The thread must not reach that memory.
  */
 static void stale_key_after(struct __test_metadata *_metadata,
 			    FIXTURE_DATA(revoke) *self, int detach)
 {
 	struct stale_thread st = { 0 };
-	struct mpklink_attach a;
-	int p[2], key2, fd;
-	char *fresh;
+	struct mpklink_attach a, b;
+	int p[2], key2, fd, fd2;
 	pthread_t t;
 
 	ASSERT_EQ(0, pkey_fault_catch_install());
@@ -367,27 +367,31 @@ static void stale_key_after(struct __test_metadata *_metadata,
 	st.pipe = p[0];
 	ASSERT_EQ(0, pthread_create(&t, NULL, open_key_then_wait, &st));
 	usleep(50000);
-	/* The key is closed everywhere, then handed back. */
+	/* The key is closed everywhere, and kept. */
 	if (detach) {
 		ASSERT_EQ(0, close(fd));
 	} else {
 		ASSERT_EQ(0, mpk_revoke(self->dev, self->chan, mpk_by_uid(0)));
+		ASSERT_EQ(0, mpk_grant(self->dev, self->chan, mpk_by_uid(0),
+				       MPKLINK_RIGHTS_ALL));
 	}
 	key2 = pkey_alloc(0, 0);
-	ASSERT_EQ(a.pkey, key2);
-	fresh = mmap(NULL, MPK_PAGE, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, fresh);
-	ASSERT_EQ(0, pkey_mprotect(fresh, MPK_PAGE, PROT_READ | PROT_WRITE,
-				   key2));
-	st.fresh = fresh;
+	EXPECT_NE(a.pkey, key2);
+	if (key2 >= 0)
+		pkey_free(key2);
+	fd2 = mpk_attach(self->dev, self->chan, &b);
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(a.pkey, b.pkey);
+	st.fresh = mpk_map_all(fd2, &b);
+	ASSERT_NE(MAP_FAILED, st.fresh);
 	ASSERT_EQ(1, write(p[1], "x", 1));
 	pthread_join(t, NULL);
 	EXPECT_EQ(3, st.pkru_bits);
 	ASSERT_EQ(1, st.faulted);
 	EXPECT_EQ(SEGV_PKUERR, st.fault.code);
-	EXPECT_EQ(key2, st.fault.pkey);
-	pkey_free(key2);
+	EXPECT_EQ(b.pkey, st.fault.pkey);
+	munmap((void *)st.fresh, b.map_size);
+	close(fd2);
 	if (!detach)
 		close(fd);
 }

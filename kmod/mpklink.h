@@ -345,6 +345,13 @@ ssize_t mpklink_events_read(struct file *file, char __user *buf,
 __poll_t mpklink_events_poll(struct file *file, struct poll_table_struct *pt);
 
 int mpklink_attach(struct mpklink_attach __user *uarg);
+
+/* --- chan_ioctl.c: what a channel fd answers ------------------------------ */
+
+void mpklink_fill_info(const struct mpklink_member *member,
+		       struct mpklink_attach *out);
+long mpklink_chan_ioctl(struct file *file, unsigned int cmd,
+			unsigned long arg);
 int mpklink_members_list(struct mpklink_channel *ch,
 			 const struct mpklink_member *self,
 			 struct mpklink_member_info __user *entries, u32 *count);

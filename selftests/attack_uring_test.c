@@ -16,6 +16,7 @@
 #include <liburing.h>
 
 #include "kselftest_harness.h"
+#include "attack_tally.h"
 #include "mpklink_test.h"
 #include "pkey_fault.h"
 
@@ -146,4 +147,8 @@ TEST_F(attack, system_calls_cannot_read_around_the_key_through_an_sqpoll_thread)
 	EXPECT_EQ(0, ret);
 }
 
-TEST_HARNESS_MAIN
+int main(int argc, char **argv)
+{
+	attack_tally_start();
+	return test_harness_run(argc, argv);
+}

@@ -91,6 +91,52 @@ static int exec_attach(void *arg)
 }
 
 /*
+ * tools/vm runs the guest's command chrooted into the host's root file
+ * system, and the kernel refuses a user namespace to a chrooted process
+ * (EPERM), which an attacker on a host is not.  As root, before dropping
+ * privileges, a child leaves the chroot the way switch_root(8) would have
+ * put it, in a mount namespace of its own: out to the namespace's root
+ * (chroot below the working directory, then up), then the chroot's root
+ * moved over it.  Where the process is not chrooted it changes nothing
+ * that matters: the same root, in a private mount namespace.
+ */
+static int leave_chroot(void)
+{
+	int root, i, err = -1;
+	char src[64];
+
+	if (unshare(CLONE_NEWNS) ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
+		return -1;
+	/* Opened in the new namespace: its copy of the chroot's mount. */
+	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (root < 0)
+		return -1;
+	if (mkdir("/tmp/mpk-leave-chroot", 0700) && errno != EEXIST)
+		goto out;
+	if (chroot("/tmp/mpk-leave-chroot") || fchdir(root))
+		goto out;
+	for (i = 0; i < 64; i++)
+		if (chdir(".."))
+			goto out;
+	if (chroot("."))
+		goto out;
+	/*
+	 * The old root's mount, named through the descriptor held on it.  Not
+	 * chrooted, it already is the namespace's root: EINVAL, nothing to do.
+	 */
+	snprintf(src, sizeof(src), "/proc/self/fd/%d", root);
+	if (mount(src, "/", NULL, MS_MOVE, NULL) && errno != EINVAL)
+		goto out;
+	if (fchdir(root) || chroot("."))
+		goto out;
+	err = 0;
+out:
+	close(root);
+	return err;
+}
+
+/*
  * Whether this kernel has user namespaces at all (EINVAL without
  * CONFIG_USER_NS).  Any other refusal is the environment's, and a failure:
  * Debian's kernels let any user create one.
@@ -99,8 +145,27 @@ static int user_namespaces(void)
 {
 	pid_t pid = fork();
 
-	if (pid == 0)
+	if (pid == 0) {
+		if (leave_chroot())
+			_exit(126);
 		_exit(unshare(CLONE_NEWUSER) ? errno : 0);
+	}
+	return mpk_wait(pid);
+}
+
+/* As mpk_run_as(), out of the chroot first. */
+static int run_as_attacker(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		if (leave_chroot() || setgroups(0, NULL) ||
+		    setresgid(ATTACKER_GID, ATTACKER_GID, ATTACKER_GID) ||
+		    setresuid(ATTACKER_UID, ATTACKER_UID, ATTACKER_UID) ||
+		    prctl(PR_SET_DUMPABLE, 1))
+			_exit(125);
+		_exit(fn(arg));
+	}
 	return mpk_wait(pid);
 }
 
@@ -298,7 +363,7 @@ TEST_F(exe, exe_file_replaced_by_pr_set_mm_map_in_a_user_namespace_is_refused)
 
 	ASSERT_EQ(0, pipe2(pipefd, O_CLOEXEC));
 	m.result_fd = pipefd[1];
-	ASSERT_EQ(0, mpk_run_as(ATTACKER_UID, ATTACKER_GID, 0, masquerade, &m));
+	ASSERT_EQ(0, run_as_attacker(masquerade, &m));
 	close(pipefd[1]);
 	ASSERT_EQ((ssize_t)sizeof(results),
 		  read(pipefd[0], results, sizeof(results)));
@@ -364,8 +429,8 @@ TEST_F(exe, granted_program_on_a_tmpfs_mounted_in_a_user_namespace_is_refused)
 	if (mounter == 0) {
 		close(u.ready[0]);
 		close(u.done[1]);
-		/* As mpk_run_as(), but its pid is the one that mounts. */
-		if (setgroups(0, NULL) ||
+		/* As run_as_attacker(), but its pid is the one that mounts. */
+		if (leave_chroot() || setgroups(0, NULL) ||
 		    setresgid(ATTACKER_GID, ATTACKER_GID, ATTACKER_GID) ||
 		    setresuid(ATTACKER_UID, ATTACKER_UID, ATTACKER_UID) ||
 		    prctl(PR_SET_DUMPABLE, 1))

@@ -223,21 +223,30 @@ static int mpklink_mm_key_idle(struct mpklink_mm *mmk)
  */
 static int mpklink_mm_key_alloc(struct mpklink_mm *mmk, bool *in_use)
 {
-	int key = mm_pkey_alloc(mmk->mm);
+	int key;
 
-	if (key < 0)
-		return -ENOSPC;
-	spin_lock(&mmk->key_lock);
-	if (!(mmk->keys & BIT(key))) {
-		WRITE_ONCE(mmk->keys, mmk->keys | BIT(key));
-		mmk->busy |= BIT(key);
-	} else if (mmk->key_users[key] && !(mmk->busy & BIT(key))) {
-		/* Members' mappings still carry it: ours, one user more. */
-		mmk->key_users[key]++;
-		*in_use = true;
-	} else {
-		/* Freed behind our back while being closed: try again later. */
-		key = -EAGAIN;
+	for (;;) {
+		key = mm_pkey_alloc(mmk->mm);
+		if (key < 0)
+			return -ENOSPC;
+		spin_lock(&mmk->key_lock);
+		if (!(mmk->keys & BIT(key))) {
+			WRITE_ONCE(mmk->keys, mmk->keys | BIT(key));
+			mmk->busy |= BIT(key);
+			break;
+		}
+		if (mmk->key_users[key] && !(mmk->busy & BIT(key))) {
+			/* Members' mappings still carry it: one user more. */
+			mmk->key_users[key]++;
+			*in_use = true;
+			break;
+		}
+		/*
+		 * Ours, being closed, and freed behind our back: allocated
+		 * again now, as it should be.  Each turn allocates one more
+		 * key, so this ends.
+		 */
+		spin_unlock(&mmk->key_lock);
 	}
 	spin_unlock(&mmk->key_lock);
 	return key;

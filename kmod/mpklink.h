@@ -244,7 +244,7 @@ struct mpklink_mm {
 	struct pid *tgid;		/* the process whose threads we update */
 	atomic_t refs;			/* members, unreaped PKRU works */
 	struct mutex lock;		/* serialises taking keys */
-	spinlock_t key_lock;		/* the three below */
+	spinlock_t key_lock;		/* the four below */
 	/*
 	 * Keys allocated for mpklink: never handed back (the process may
 	 * have pkey_free()d one and pkey_alloc()ed it again for itself).
@@ -253,6 +253,8 @@ struct mpklink_mm {
 	u16 keys;
 	u16 busy;			/* being closed everywhere */
 	unsigned int key_users[MPKLINK_NR_PKEYS];
+	unsigned int closings;		/* ended, ever */
+	wait_queue_head_t key_wq;	/* a closing ended */
 	/* pkru.c: the pending per-thread works, by task. */
 	spinlock_t works_lock;
 	DECLARE_HASHTABLE(works, 5);

@@ -137,6 +137,7 @@ struct mpklink_mm *mpklink_mm_get_current(void)
 	atomic_set(&new->refs, 1);
 	mutex_init(&new->lock);
 	spin_lock_init(&new->key_lock);
+	init_waitqueue_head(&new->key_wq);
 	spin_lock_init(&new->works_lock);
 	hash_init(new->works);
 	hash_add_rcu(mpklink_mms, &new->node, (unsigned long)mm);
@@ -223,21 +224,30 @@ static int mpklink_mm_key_idle(struct mpklink_mm *mmk)
  */
 static int mpklink_mm_key_alloc(struct mpklink_mm *mmk, bool *in_use)
 {
-	int key = mm_pkey_alloc(mmk->mm);
+	int key;
 
-	if (key < 0)
-		return -ENOSPC;
-	spin_lock(&mmk->key_lock);
-	if (!(mmk->keys & BIT(key))) {
-		WRITE_ONCE(mmk->keys, mmk->keys | BIT(key));
-		mmk->busy |= BIT(key);
-	} else if (mmk->key_users[key] && !(mmk->busy & BIT(key))) {
-		/* Members' mappings still carry it: ours, one user more. */
-		mmk->key_users[key]++;
-		*in_use = true;
-	} else {
-		/* Freed behind our back while being closed: try again later. */
-		key = -EAGAIN;
+	for (;;) {
+		key = mm_pkey_alloc(mmk->mm);
+		if (key < 0)
+			return -ENOSPC;
+		spin_lock(&mmk->key_lock);
+		if (!(mmk->keys & BIT(key))) {
+			WRITE_ONCE(mmk->keys, mmk->keys | BIT(key));
+			mmk->busy |= BIT(key);
+			break;
+		}
+		if (mmk->key_users[key] && !(mmk->busy & BIT(key))) {
+			/* Members' mappings still carry it: one user more. */
+			mmk->key_users[key]++;
+			*in_use = true;
+			break;
+		}
+		/*
+		 * Ours, being closed, and freed behind our back: allocated
+		 * again now, as it should be.  Each turn allocates one more
+		 * key, so this ends.
+		 */
+		spin_unlock(&mmk->key_lock);
 	}
 	spin_unlock(&mmk->key_lock);
 	return key;
@@ -262,14 +272,37 @@ int mpklink_mm_key_get(struct mpklink_mm *mmk, int share)
 
 	if (mutex_lock_killable(&mmk->lock))
 		return -EINTR;
-	if (mmap_write_lock_killable(mm)) {
-		mutex_unlock(&mmk->lock);
-		return -EINTR;
+	for (;;) {
+		unsigned int closings;
+
+		spin_lock(&mmk->key_lock);
+		closings = mmk->closings;
+		spin_unlock(&mmk->key_lock);
+		if (mmap_write_lock_killable(mm)) {
+			mutex_unlock(&mmk->lock);
+			return -EINTR;
+		}
+		key = mpklink_mm_key_idle(mmk);
+		if (key < 0)
+			key = mpklink_mm_key_alloc(mmk, &in_use);
+		mmap_write_unlock(mm);
+		if (key != -ENOSPC)
+			break;
+		/*
+		 * None free, but a key being closed (mpklink_mm_key_put(),
+		 * in a departure or a revocation) is idle in a moment: wait
+		 * for it, as the attach would have waited for the closer's
+		 * lock.  Under mmk->lock every busy key is one being closed.
+		 */
+		if (wait_event_killable(mmk->key_wq,
+					READ_ONCE(mmk->closings) != closings ||
+					!READ_ONCE(mmk->busy))) {
+			mutex_unlock(&mmk->lock);
+			return -EINTR;
+		}
+		if (READ_ONCE(mmk->closings) == closings)
+			break;
 	}
-	key = mpklink_mm_key_idle(mmk);
-	if (key < 0)
-		key = mpklink_mm_key_alloc(mmk, &in_use);
-	mmap_write_unlock(mm);
 	if (key < 0 || in_use) {
 		mutex_unlock(&mmk->lock);
 		return key;
@@ -313,5 +346,7 @@ void mpklink_mm_key_put(struct mpklink_mm *mmk, int pkey)
 				    pkey);
 	spin_lock(&mmk->key_lock);
 	mmk->busy &= ~BIT(pkey);
+	mmk->closings++;
 	spin_unlock(&mmk->key_lock);
+	wake_up_all(&mmk->key_wq);
 }

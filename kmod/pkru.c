@@ -333,8 +333,9 @@ static int mpklink_pkru_queue(struct mpklink_mm *mmk,
 			llist_add(&w->reap, &spare);
 		}
 	}
+	/* Threads kept appearing: as if out of memory, attach's documented error. */
 	if (!err && missing)
-		err = -EAGAIN;
+		err = -ENOMEM;
 out:
 	llist_for_each_entry_safe(w, tmp, llist_del_all(&spare), reap)
 		mpklink_pkru_work_free(w);
@@ -362,8 +363,9 @@ static void mpklink_pkru_unwait(struct mpklink_mm *mmk,
  * them; waits a little for the threads it queued works for (one in an
  * uninterruptible or killable sleep may take longer, and needs no waiting
  * for).  Threads whose work was pending already are not waited for: that
- * work closes @keys too.  Fails with ENOMEM (or EAGAIN while threads keep
- * being created), having closed @keys in some threads.  Takes no lock of
+ * work closes @keys too.  Fails with ENOMEM (out of memory, over the
+ * max_pkru_works cap, or threads created faster than works are allocated),
+ * having closed @keys in some threads.  Takes no lock of
  * the process's: an administrator's revocation calls this.
  */
 int mpklink_pkru_close_everywhere(struct mpklink_mm *mmk, u16 keys)

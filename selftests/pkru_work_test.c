@@ -179,8 +179,13 @@ TEST_F_TIMEOUT(work, attach_close_cycles_beside_a_vfork_parked_thread_keep_memor
 	EXPECT_EQ(refs, after_refs);
 	EXPECT_EQ(1, works);		/* the parked thread's */
 	EXPECT_EQ(1, after_works);
-	/* Two works a cycle would be 200,000 allocations: 25 MB at least. */
-	EXPECT_GT(4096, after_slab - slab);
+	/*
+	 * Two works a cycle would be 200,000 allocations: 25 MB at least.  A
+	 * debug kernel's KASAN keeps freed objects in quarantine, so slab
+	 * means nothing there; kmemleak and pkru_works above say it.
+	 */
+	if (!mpk_debug_kernel())
+		EXPECT_GT(4096, after_slab - slab);
 
 	park_end(&p);
 	/* Now the parked thread runs its work, and the reaper frees it. */

@@ -34,6 +34,7 @@
 #include "mpklink_test.h"
 #include "attack_tally.h"
 #include "exe_copy.h"
+#include "leave_chroot.h"
 
 #define ATTACKER_UID	MPK_OTHER_UID
 #define ATTACKER_GID	MPK_OTHER_GID
@@ -88,52 +89,6 @@ static int exec_attach(void *arg)
 
 	execl(e->exe, e->exe, "--attach", e->chan, (char *)NULL);
 	return 126;
-}
-
-/*
- * tools/vm runs the guest's command chrooted into the host's root file
- * system, and the kernel refuses a user namespace to a chrooted process
- * (EPERM), which an attacker on a host is not.  As root, before dropping
- * privileges, a child leaves the chroot the way switch_root(8) would have
- * put it, in a mount namespace of its own: out to the namespace's root
- * (chroot below the working directory, then up), then the chroot's root
- * moved over it.  Where the process is not chrooted it changes nothing
- * that matters: the same root, in a private mount namespace.
- */
-static int leave_chroot(void)
-{
-	int root, i, err = -1;
-	char src[64];
-
-	if (unshare(CLONE_NEWNS) ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL))
-		return -1;
-	/* Opened in the new namespace: its copy of the chroot's mount. */
-	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (root < 0)
-		return -1;
-	if (mkdir("/tmp/mpk-leave-chroot", 0700) && errno != EEXIST)
-		goto out;
-	if (chroot("/tmp/mpk-leave-chroot") || fchdir(root))
-		goto out;
-	for (i = 0; i < 64; i++)
-		if (chdir(".."))
-			goto out;
-	if (chroot("."))
-		goto out;
-	/*
-	 * The old root's mount, named through the descriptor held on it.  Not
-	 * chrooted, it already is the namespace's root: EINVAL, nothing to do.
-	 */
-	snprintf(src, sizeof(src), "/proc/self/fd/%d", root);
-	if (mount(src, "/", NULL, MS_MOVE, NULL) && errno != EINVAL)
-		goto out;
-	if (fchdir(root) || chroot("."))
-		goto out;
-	err = 0;
-out:
-	close(root);
-	return err;
 }
 
 /*

@@ -7,6 +7,8 @@
 #   tap_check DESC CMD...            ok if CMD exits 0
 #   tap_status N DESC CMD...         ok if CMD exits with status N
 #   tap_ok DESC / tap_not_ok DESC [DIAGNOSTIC...]
+#   tap_same DESC GOT WANT           ok if the two strings are equal
+#   tap_contains DESC WORD           ok if $TAP_OUTPUT contains WORD
 #   tap_done
 #
 # The output of the last command run by tap_check or tap_status is in
@@ -53,6 +55,22 @@ tap_check() {
 	local desc=$1
 	shift
 	tap_status 0 "$desc" "$@"
+}
+
+tap_same() {
+	if [ "$2" = "$3" ]; then
+		tap_ok "$1"
+	else
+		tap_not_ok "$1" "got: $2" "expected: $3"
+	fi
+}
+
+tap_contains() {
+	if grep -qF -- "$2" <<< "$TAP_OUTPUT"; then
+		tap_ok "$1"
+	else
+		tap_not_ok "$1" "expected '$2' in:" "$TAP_OUTPUT"
+	fi
 }
 
 tap_done() {

@@ -36,23 +36,6 @@ as_uid() {
 	setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"
 }
 
-contains() {
-	if grep -qF -- "$2" <<< "$TAP_OUTPUT"; then
-		tap_ok "$1"
-	else
-		tap_not_ok "$1" "expected '$2' in:" "$TAP_OUTPUT"
-	fi
-}
-
-# same DESC A B: two values are equal.
-same() {
-	if [ "$2" = "$3" ]; then
-		tap_ok "$1"
-	else
-		tap_not_ok "$1" "got: $2" "expected: $3"
-	fi
-}
-
 cat > "$TMP/p1" <<'EOF'
 # the starting policy
 channel e2e-a {
@@ -66,34 +49,34 @@ EOF
 # --- apply and attach ---------------------------------------------------------
 "$G" apply - < /dev/null > /dev/null 2>&1	# start from no channels
 tap_check "apply creates the policy's channels and grants" "$G" apply "$TMP/p1"
-contains "apply prints each channel it creates" "+ channel e2e-a: size 64K, 4 members"
-contains "apply prints each grant it adds" "+ grant e2e-a uid=65501 rw"
+tap_contains "apply prints each channel it creates" "+ channel e2e-a: size 64K, 4 members"
+tap_contains "apply prints each grant it adds" "+ grant e2e-a uid=65501 rw"
 tap_check "list shows the channels" "$G" list
-contains "list names e2e-b" "e2e-b"
-same "list --json has both channels with their sizes" \
+tap_contains "list names e2e-b" "e2e-b"
+tap_same "list --json has both channels with their sizes" \
 	"$("$G" list --json | jq -c '[.[] | [.name, .size, .max_members]]')" \
 	'[["e2e-a",65536,4],["e2e-b",4096,16]]'
 tap_check "a second apply succeeds" "$G" apply "$TMP/p1"
-contains "a second apply changes nothing and says so" "nothing to change"
+tap_contains "a second apply changes nothing and says so" "nothing to change"
 
 tap_check "a process of the granted uid attaches" as_uid 65501 "$PROBE" e2e-a
-contains "it gets the granted rights" "attached rights=rw"
+tap_contains "it gets the granted rights" "attached rights=rw"
 tap_status 1 "a process of another uid is refused" as_uid 65502 "$PROBE" e2e-a
-contains "with EACCES" "Permission denied"
-same "show counts one attach and one denial" \
+tap_contains "with EACCES" "Permission denied"
+tap_same "show counts one attach and one denial" \
 	"$("$G" show e2e-a --json | jq -c '[.counters.attaches, .counters.denials]')" "[1,1]"
 
 # --- a policy change revokes a live member -----------------------------------------
 as_uid 65501 "$PROBE" --hold e2e-a > "$TMP/holder" 2>&1 &
 HOLDER=$!
 for i in $(seq 100); do grep -q ready "$TMP/holder" && break; sleep 0.05; done
-same "show lists the live member and its uid" \
+tap_same "show lists the live member and its uid" \
 	"$("$G" show e2e-a --json | jq -c '[.members[] | [.uid, .rights, .revoked]]')" \
 	'[[65501,"rw",false]]'
 sed 's/uid=65501/uid=65502/' "$TMP/p1" > "$TMP/p2"
 tap_check "apply of a changed policy succeeds" "$G" apply "$TMP/p2"
-contains "the new grant is added" "+ grant e2e-a uid=65502 rw"
-contains "the old grant is revoked" "- grant e2e-a uid=65501 rw"
+tap_contains "the new grant is added" "+ grant e2e-a uid=65502 rw"
+tap_contains "the old grant is revoked" "- grant e2e-a uid=65501 rw"
 if timeout 10 tail --pid="$HOLDER" -f /dev/null; then
 	wait "$HOLDER"
 	status=$?
@@ -112,22 +95,22 @@ tap_check "the newly granted uid can" as_uid 65502 "$PROBE" e2e-a
 # --- dry runs and dumps --------------------------------------------------------
 before=$("$G" dump)
 tap_check "apply --dry-run of the old policy succeeds" "$G" apply --dry-run "$TMP/p1"
-contains "--dry-run prints the change it would make" "+ grant e2e-a uid=65501 rw"
-same "--dry-run changed nothing" "$("$G" dump)" "$before"
+tap_contains "--dry-run prints the change it would make" "+ grant e2e-a uid=65501 rw"
+tap_same "--dry-run changed nothing" "$("$G" dump)" "$before"
 "$G" dump > "$TMP/dump"
 tap_check "a dump applies" "$G" apply "$TMP/dump"
-contains "applying a dump changes nothing" "nothing to change"
-same "dump, apply, dump gives the same dump" "$("$G" dump)" "$(cat "$TMP/dump")"
-same "dump --json is JSON with both channels" \
+tap_contains "applying a dump changes nothing" "nothing to change"
+tap_same "dump, apply, dump gives the same dump" "$("$G" dump)" "$(cat "$TMP/dump")"
+tap_same "dump --json is JSON with both channels" \
 	"$("$G" dump --json | jq -c '[.channels[].name]')" '["e2e-a","e2e-b"]'
 
 sed 's/size 64K/size 128K/' "$TMP/p2" > "$TMP/p3"
 tap_check "apply of a new size succeeds" "$G" apply "$TMP/p3"
-contains "a new size recreates the channel" "! channel e2e-a recreated: size 64K, 4 members -> size 128K, 4 members"
-same "the channel has its new size" "$("$G" show e2e-a --json | jq .size)" 131072
+tap_contains "a new size recreates the channel" "! channel e2e-a recreated: size 64K, 4 members -> size 128K, 4 members"
+tap_same "the channel has its new size" "$("$G" show e2e-a --json | jq .size)" 131072
 printf 'channel e2e-a {\n size 128K; members 4\n grant uid=65502 rw\n}\n' > "$TMP/p4"
 tap_check "apply of a policy without e2e-b succeeds" "$G" apply "$TMP/p4"
-contains "the channel left out is destroyed" "- channel e2e-b"
+tap_contains "the channel left out is destroyed" "- channel e2e-b"
 
 # --- the kernel refusing halfway ------------------------------------------------
 cat > "$TMP/p5" <<'EOF'
@@ -143,11 +126,11 @@ else
 	tap_not_ok "a change refused halfway stops apply and counts what was applied" \
 		"status $status" "$TAP_OUTPUT"
 fi
-contains "the report lists what was not applied" "not applied:"
-same "exactly the first change is in the kernel" \
+tap_contains "the report lists what was not applied" "not applied:"
+tap_same "exactly the first change is in the kernel" \
 	"$("$G" dump --json | jq -c '[.channels[].name]')" '["e2e-a","e2e-c"]'
 tap_check "applying again finishes the job" "$G" apply "$TMP/p5"
-contains "the rest is applied" "applied 2 changes"
+tap_contains "the rest is applied" "applied 2 changes"
 
 # --- signed channels -------------------------------------------------------------
 "$G" keygen "$TMP/svc" > /dev/null && "$G" keygen "$TMP/svc2" > /dev/null
@@ -157,11 +140,11 @@ channel e2e-s { size 64K; signed
 }
 EOF
 tap_check "a signed channel with an enrolled key applies" "$G" apply "$TMP/p6"
-same "the grant carries the public key" \
+tap_same "the grant carries the public key" \
 	"$("$G" show e2e-s --json | jq -r '.grants[0].pubkey')" "$(cat "$TMP/svc.pub")"
 tap_check "enroll replaces the key and keeps the rights" \
 	"$G" enroll e2e-s uid=65501 --pubkey "$TMP/svc2.pub"
-same "the grant has the new key and its rights" \
+tap_same "the grant has the new key and its rights" \
 	"$("$G" show e2e-s --json | jq -c '[.grants[0].pubkey, .grants[0].rights]')" \
 	"[\"$(cat "$TMP/svc2.pub")\",\"w\"]"
 tap_status 2 "a writer without a key on a signed channel is refused" \

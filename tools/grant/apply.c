@@ -15,7 +15,9 @@
  * recreated (a channel cannot be resized: its members are revoked), new
  * channels are created, grants are added or changed, and grants are revoked
  * last, so that a member whose rights the policy keeps under another grant
- * never loses them, even for a moment.
+ * never loses them, even for a moment.  A grant that one of the channel's
+ * container rules allows is a running container's (the OCI hook made it):
+ * apply leaves it, and revokes it once no rule allows it.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -112,7 +114,9 @@ static int plan_grants(struct plan *plan, const struct policy_channel *want,
 		for (i = 0; have && i < have->nr_grants && !err; i++) {
 			const struct mpklink_grant *g = &have->grants[i];
 
-			if (find_wanted(want, &g->principal))
+			/* A running container's grant, made by the OCI hook. */
+			if (find_wanted(want, &g->principal) ||
+			    container_grant_allowed(want, g))
 				continue;
 			err = add(plan, &(struct action) {
 				.kind = A_REVOKE, .channel = want->name,
@@ -404,27 +408,27 @@ int apply_policy(int dev, const struct policy *pol, bool dry_run, FILE *out)
 
 static void dump_json(const struct kstate *st, FILE *out)
 {
-	struct json j = { .out = out };
+	struct json_writer j = { .out = out };
 	unsigned int i, g;
 
-	json_begin_object(&j, NULL);
-	json_begin_array(&j, "channels");
+	jw_begin_object(&j, NULL);
+	jw_begin_array(&j, "channels");
 	for (i = 0; i < st->nr_channels; i++) {
 		const struct kchannel *c = &st->channels[i];
 
-		json_begin_object(&j, NULL);
-		json_string(&j, "name", c->info.name);
-		json_uint(&j, "size", c->info.segment_size);
-		json_uint(&j, "members", c->info.max_members);
-		json_bool(&j, "signed", c->info.flags & MPKLINK_CREATE_SIGNED);
-		json_begin_array(&j, "grants");
+		jw_begin_object(&j, NULL);
+		jw_string(&j, "name", c->info.name);
+		jw_uint(&j, "size", c->info.segment_size);
+		jw_uint(&j, "members", c->info.max_members);
+		jw_bool(&j, "signed", c->info.flags & MPKLINK_CREATE_SIGNED);
+		jw_begin_array(&j, "grants");
 		for (g = 0; g < c->nr_grants; g++)
-			json_grant(&j, &c->grants[g]);
-		json_end_array(&j);
-		json_end_object(&j);
+			jw_grant(&j, &c->grants[g]);
+		jw_end_array(&j);
+		jw_end_object(&j);
 	}
-	json_end_array(&j);
-	json_end_object(&j);
+	jw_end_array(&j);
+	jw_end_object(&j);
 }
 
 int dump_state(const struct kstate *st, bool json, FILE *out)

@@ -2,11 +2,16 @@
 /*
  * mpklink-grant: shared declarations.  One file per idea:
  *
- *   main.c       commands, options, exit codes
+ *   main.c       the command table, options, errors (cli.h)
+ *   cmd_channel.c  create, destroy, grant, enroll, revoke, list, show
+ *   cmd_policy.c   check, apply, dump
+ *   cmd_keygen.c   keygen
  *   principal.c  principals: parsing, resolving names, executable digests
  *   policy.c     the policy file format: lexer and parser
+ *   policy_resolve.c  resolving a parsed policy on this system
  *   device.c     /dev/mpklink: ioctls and reading the kernel's state
  *   apply.c      planning and applying a policy, dumping the state as one
+ *   containers.c which grant a policy's container rules allow
  *   output.c     sizes, rights, keys and JSON as text
  */
 #ifndef MPKLINK_GRANT_H
@@ -88,22 +93,22 @@ void format_size(uint64_t bytes, char *buf, size_t room);
 void format_hex(const uint8_t *data, size_t len, char *buf);
 
 /* A minimal JSON writer: enough for the read commands' output. */
-struct json {
+struct json_writer {
 	FILE *out;
 	int depth;
 	bool need_comma;
 };
 
-void json_begin_object(struct json *j, const char *key);
-void json_end_object(struct json *j);
-void json_begin_array(struct json *j, const char *key);
-void json_end_array(struct json *j);
-void json_string(struct json *j, const char *key, const char *value);
-void json_uint(struct json *j, const char *key, uint64_t value);
-void json_int(struct json *j, const char *key, int64_t value);
-void json_bool(struct json *j, const char *key, bool value);
-void json_null(struct json *j, const char *key);
-void json_grant(struct json *j, const struct mpklink_grant *g);
+void jw_begin_object(struct json_writer *j, const char *key);
+void jw_end_object(struct json_writer *j);
+void jw_begin_array(struct json_writer *j, const char *key);
+void jw_end_array(struct json_writer *j);
+void jw_string(struct json_writer *j, const char *key, const char *value);
+void jw_uint(struct json_writer *j, const char *key, uint64_t value);
+void jw_int(struct json_writer *j, const char *key, int64_t value);
+void jw_bool(struct json_writer *j, const char *key, bool value);
+void jw_null(struct json_writer *j, const char *key);
+void jw_grant(struct json_writer *j, const struct mpklink_grant *g);
 
 /* --- policy.c --------------------------------------------------------------- */
 
@@ -127,6 +132,9 @@ struct policy_channel {
 	bool is_signed;
 	struct policy_grant *grants;
 	unsigned int nr_grants;
+	/* container rules: the most a container below a cgroup may ask for */
+	struct policy_grant *containers;
+	unsigned int nr_containers;
 };
 
 struct policy {
@@ -149,6 +157,25 @@ int policy_resolve(struct policy *pol, const struct resolve_opts *opts,
 		   char *err, size_t err_room);
 
 void policy_free(struct policy *pol);
+
+/* --- containers.c ------------------------------------------------------------ */
+
+bool cgroup_below(const char *cgroup, const char *parent);
+
+/*
+ * The first container rule of @ch that lets a container in @cgroup have
+ * @rights (0: any rights the rule gives), or NULL.
+ */
+const struct policy_grant *container_rule(const struct policy_channel *ch,
+					  const char *cgroup, uint32_t rights);
+
+/* What @rule grants a container in @cgroup: its principal, on @cgroup. */
+void container_principal(const struct policy_grant *rule, const char *cgroup,
+			 struct mpklink_principal *out);
+
+/* Whether a container rule of @ch allows the grant @g (apply keeps it). */
+bool container_grant_allowed(const struct policy_channel *ch,
+			     const struct mpklink_grant *g);
 
 /* --- device.c --------------------------------------------------------------- */
 

@@ -206,7 +206,7 @@ static void json_escaped(FILE *out, const char *s)
 }
 
 /* Starts a value: the comma after the previous one, indentation, key. */
-static void json_key(struct json *j, const char *key)
+static void json_key(struct json_writer *j, const char *key)
 {
 	if (j->need_comma)
 		fputc(',', j->out);
@@ -219,7 +219,7 @@ static void json_key(struct json *j, const char *key)
 	j->need_comma = true;
 }
 
-static void json_open(struct json *j, const char *key, char bracket)
+static void json_open(struct json_writer *j, const char *key, char bracket)
 {
 	json_key(j, key);
 	fputc(bracket, j->out);
@@ -227,7 +227,7 @@ static void json_open(struct json *j, const char *key, char bracket)
 	j->need_comma = false;
 }
 
-static void json_close(struct json *j, char bracket)
+static void json_close(struct json_writer *j, char bracket)
 {
 	bool empty = !j->need_comma;
 
@@ -240,70 +240,70 @@ static void json_close(struct json *j, char bracket)
 		fputc('\n', j->out);
 }
 
-void json_begin_object(struct json *j, const char *key)
+void jw_begin_object(struct json_writer *j, const char *key)
 {
 	json_open(j, key, '{');
 }
 
-void json_end_object(struct json *j)
+void jw_end_object(struct json_writer *j)
 {
 	json_close(j, '}');
 }
 
-void json_begin_array(struct json *j, const char *key)
+void jw_begin_array(struct json_writer *j, const char *key)
 {
 	json_open(j, key, '[');
 }
 
-void json_end_array(struct json *j)
+void jw_end_array(struct json_writer *j)
 {
 	json_close(j, ']');
 }
 
-void json_string(struct json *j, const char *key, const char *value)
+void jw_string(struct json_writer *j, const char *key, const char *value)
 {
 	json_key(j, key);
 	json_escaped(j->out, value);
 }
 
-void json_uint(struct json *j, const char *key, uint64_t value)
+void jw_uint(struct json_writer *j, const char *key, uint64_t value)
 {
 	json_key(j, key);
 	fprintf(j->out, "%" PRIu64, value);
 }
 
-void json_int(struct json *j, const char *key, int64_t value)
+void jw_int(struct json_writer *j, const char *key, int64_t value)
 {
 	json_key(j, key);
 	fprintf(j->out, "%" PRId64, value);
 }
 
-void json_bool(struct json *j, const char *key, bool value)
+void jw_bool(struct json_writer *j, const char *key, bool value)
 {
 	json_key(j, key);
 	fputs(value ? "true" : "false", j->out);
 }
 
-void json_null(struct json *j, const char *key)
+void jw_null(struct json_writer *j, const char *key)
 {
 	json_key(j, key);
 	fputs("null", j->out);
 }
 
 /* A grant, as list, show and dump print it. */
-void json_grant(struct json *j, const struct mpklink_grant *g)
+void jw_grant(struct json_writer *j, const struct mpklink_grant *g)
 {
 	char text[1024], hex[2 * MPKLINK_PUBKEY_SIZE + 1];
 
-	json_begin_object(j, NULL);
+	jw_begin_object(j, NULL);
 	principal_format(&g->principal, text, sizeof(text));
-	json_string(j, "principal", text);
-	json_string(j, "rights", rights_string(g->rights));
+	jw_string(j, "principal", text);
+	jw_string(j, "rights", rights_string(g->rights));
 	if (g->flags & MPKLINK_GRANT_PUBKEY) {
 		format_hex(g->pubkey, MPKLINK_PUBKEY_SIZE, hex);
-		json_string(j, "pubkey", hex);
+		jw_string(j, "pubkey", hex);
 	} else {
-		json_null(j, "pubkey");
+		jw_null(j, "pubkey");
 	}
-	json_end_object(j);
+	jw_end_object(j);
 }

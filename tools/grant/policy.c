@@ -9,7 +9,12 @@
  *		members 8
  *		grant user=web rw
  *		grant user=orders,exe=/usr/bin/order-svc rw
+ *		container cgroup=/mpklink.slice/shop.slice rw
  *	}
+ *
+ * A container statement grants nothing by itself: it is the most a
+ * container below that cgroup may ask for, which the OCI hook
+ * (cmd_oci_hook.c) grants to the container's own cgroup (containers.c).
  *
  * Statements end at a newline or ';'.  '#' starts a comment.  A word may
  * contain a double-quoted part ("\"" and "\\" escape), which keeps spaces,
@@ -245,21 +250,28 @@ static void *grow(void *array, unsigned int count, size_t size)
 	return realloc(array, (count ? 2 * (size_t)count : 1) * size);
 }
 
-static void parse_grant(struct parser *ps, struct policy_channel *ch)
+/* grant and container: PRINCIPAL RIGHTS [pubkey HEX | pubkey-file PATH] */
+static void parse_grant(struct parser *ps, struct policy_channel *ch,
+			bool container)
 {
+	const char *statement = container ? "container" : "grant";
+	struct policy_grant **array = container ? &ch->containers : &ch->grants;
+	unsigned int *count = container ? &ch->nr_containers : &ch->nr_grants;
 	struct policy_grant *g, *grants;
 	char err[ERROR_MAX], buf[64];
 	size_t err_off = 0;
 
-	if (!value(ps, "grant", "a principal such as user=NAME"))
+	if (!value(ps, statement, container ?
+		   "a principal with cgroup=PARENT" :
+		   "a principal such as user=NAME"))
 		return;
-	grants = grow(ch->grants, ch->nr_grants, sizeof(*grants));
+	grants = grow(*array, *count, sizeof(*grants));
 	if (!grants) {
 		fail_at(ps, &ps->tok.at, "out of memory");
 		return;
 	}
-	ch->grants = grants;
-	g = &grants[ch->nr_grants];
+	*array = grants;
+	g = &grants[*count];
 	memset(g, 0, sizeof(*g));
 	g->at = ps->tok.at;
 	g->principal_text = strndup(ps->tok.text, ps->tok.len);
@@ -268,13 +280,19 @@ static void parse_grant(struct parser *ps, struct policy_channel *ch)
 		fail_at(ps, &g->at, "out of memory");
 		return;
 	}
-	ch->nr_grants++;
+	(*count)++;
 	if (principal_parse(ps->tok.text, ps->tok.len, &g->principal, NULL,
 			    err, &err_off)) {
 		struct where at = g->at;
 
 		at.col += (unsigned int)err_off;
 		fail_at(ps, &at, "%s", err);
+		return;
+	}
+	if (container && (!(g->principal.k.match & MPKLINK_MATCH_CGROUP) ||
+			  !strcmp(g->principal.k.cgroup, "/"))) {
+		fail_at(ps, &g->at,
+			"a container rule names the cgroup its containers run below (cgroup=/PARENT, not /): it is what keeps other containers from asking");
 		return;
 	}
 
@@ -318,7 +336,7 @@ static void parse_grant(struct parser *ps, struct policy_channel *ch)
 		g->has_pubkey = true;
 		next(ps);
 	}
-	end_of_statement(ps, "grant");
+	end_of_statement(ps, statement);
 }
 
 static void parse_size_statement(struct parser *ps, struct policy_channel *ch,
@@ -452,10 +470,12 @@ static void parse_channel(struct parser *ps, struct policy *pol)
 			next(ps);
 			end_of_statement(ps, "signed");
 		} else if (word_is(&ps->tok, "grant")) {
-			parse_grant(ps, ch);
+			parse_grant(ps, ch, false);
+		} else if (word_is(&ps->tok, "container")) {
+			parse_grant(ps, ch, true);
 		} else {
 			fail_at(ps, &ps->tok.at,
-				"expected size, members, signed, grant or '}', found %s",
+				"expected size, members, signed, grant, container or '}', found %s",
 				describe(&ps->tok, buf, sizeof(buf)));
 		}
 	}
@@ -506,71 +526,25 @@ int policy_parse(const char *file, const char *text, size_t len,
 	return 0;
 }
 
-/* --- resolving ----------------------------------------------------------- */
-
-static int resolve_fail(char *err, size_t room, const struct where *at,
-			const char *msg)
+static void free_grants(struct policy_grant *grants, unsigned int count)
 {
-	snprintf(err, room, "%s:%u:%u: %s", at->file, at->line, at->col, msg);
-	return -1;
-}
+	unsigned int i;
 
-int policy_resolve(struct policy *pol, const struct resolve_opts *opts,
-		   char *err, size_t err_room)
-{
-	char msg[ERROR_MAX + 64];
-	unsigned int c, i, j;
-
-	for (c = 0; c < pol->nr_channels; c++) {
-		struct policy_channel *ch = &pol->channels[c];
-
-		for (i = 0; i < ch->nr_grants; i++) {
-			struct policy_grant *g = &ch->grants[i];
-			size_t off = 0;
-			char e[ERROR_MAX];
-
-			if (principal_parse(g->principal_text, g->principal_len,
-					    &g->principal, opts, e, &off)) {
-				struct where at = g->at;
-
-				at.col += (unsigned int)off;
-				return resolve_fail(err, err_room, &at, e);
-			}
-			if (g->pubkey_file &&
-			    read_pubkey(g->pubkey_file, g->pubkey, e))
-				return resolve_fail(err, err_room, &g->pubkey_at,
-						    e);
-			for (j = 0; j < i; j++) {
-				if (!principal_equal(&ch->grants[j].principal.k,
-						     &g->principal.k))
-					continue;
-				snprintf(msg, sizeof(msg),
-					 "the same principal as the grant at line %u: give it one grant with the union of the rights",
-					 ch->grants[j].at.line);
-				return resolve_fail(err, err_room, &g->at, msg);
-			}
-			if (ch->is_signed && g->rights & MPKLINK_RIGHT_WRITE &&
-			    !g->has_pubkey) {
-				snprintf(msg, sizeof(msg),
-					 "channel '%s' is signed: a grant with the write right needs 'pubkey HEX' or 'pubkey-file PATH', or its messages cannot be verified",
-					 ch->name);
-				return resolve_fail(err, err_room, &g->at, msg);
-			}
-		}
+	for (i = 0; i < count; i++) {
+		free(grants[i].principal_text);
+		free(grants[i].pubkey_file);
 	}
-	return 0;
+	free(grants);
 }
 
 void policy_free(struct policy *pol)
 {
-	unsigned int c, i;
+	unsigned int c;
 
 	for (c = 0; c < pol->nr_channels; c++) {
-		for (i = 0; i < pol->channels[c].nr_grants; i++) {
-			free(pol->channels[c].grants[i].principal_text);
-			free(pol->channels[c].grants[i].pubkey_file);
-		}
-		free(pol->channels[c].grants);
+		free_grants(pol->channels[c].grants, pol->channels[c].nr_grants);
+		free_grants(pol->channels[c].containers,
+			    pol->channels[c].nr_containers);
 	}
 	free(pol->channels);
 	memset(pol, 0, sizeof(*pol));

@@ -32,30 +32,21 @@ status_one_line() {
 	fi
 }
 
-# contains DESC WORD: the last command's output contains WORD.
-contains() {
-	if grep -qF -- "$2" <<< "$TAP_OUTPUT"; then
-		tap_ok "$1"
-	else
-		tap_not_ok "$1" "expected '$2' in:" "$TAP_OUTPUT"
-	fi
-}
-
-tap_plan 37
+tap_plan 54
 
 tap_check "help exits 0" "$G" help
-contains "help lists apply, dump, keygen and enroll" "enroll NAME PRINCIPAL"
+tap_contains "help lists apply, dump, keygen and enroll" "enroll NAME PRINCIPAL"
 tap_check "--version exits 0" "$G" --version
 tap_status 2 "no command is a usage error" "$G"
 tap_status 2 "an unknown command is a usage error" "$G" frobnicate
-contains "the unknown command is named" "frobnicate"
+tap_contains "the unknown command is named" "frobnicate"
 tap_status 2 "an unknown option is a usage error" "$G" list --frob
 tap_status 2 "an option another command takes is refused" "$G" list --size 1M
 tap_status 2 "a missing argument is a usage error" "$G" show
 tap_status 2 "create without --size is a usage error" "$G" create orders
 
 status_one_line 6 "without the module: exit 6, one line" "not loaded" "$G" list
-contains "without the module: says how to load it" "modprobe mpklink"
+tap_contains "without the module: says how to load it" "modprobe mpklink"
 status_one_line 2 "a malformed size: one line naming it" "'12Q'" \
 	"$G" create orders --size 12Q
 status_one_line 2 "a size that is not a page multiple: one line" "multiple of 4096" \
@@ -91,7 +82,7 @@ channel orders {
 channel audit { size 64K; grant gid=0 w }
 EOF
 tap_check "check accepts a good policy" "$G" check "$TMP/good.policy"
-contains "check counts channels and grants" "2 channels, 3 grants"
+tap_contains "check counts channels and grants" "2 channels, 3 grants"
 tap_check "check reads standard input for '-'" \
 	sh -c "'$G' check - < '$TMP/good.policy'"
 printf 'channel orders {\n\tsize 1M\n\tgrant user=no-such-user-x r\n}\n' > "$TMP/bad.policy"
@@ -124,6 +115,69 @@ fi
 tap_check "keygen --force replaces it" "$G" keygen --force "$TMP/svc"
 status_one_line 2 "enroll with a malformed key file: one line" "64 hexadecimal" \
 	sh -c "echo nothex > '$TMP/bad.pub'; '$G' enroll orders uid=1 --pubkey '$TMP/bad.pub'"
+
+# --- containers: cdi and oci-hook, as far as they go without the module ------
+cat > "$TMP/ctr.policy" <<'EOF'
+channel orders {
+	size 64K
+	container cgroup=/shop.slice rw
+	container cgroup=/other.slice,uid=1000 r
+}
+channel audit { size 64K; container cgroup=/shop.slice r }
+channel plain { size 64K }
+channel -odd { size 64K; container cgroup=/shop.slice r }
+EOF
+tap_check "cdi writes a spec for a policy with container rules" \
+	sh -c "'$G' cdi --policy '$TMP/ctr.policy' --hook /usr/sbin/mpklink-grant > '$TMP/cdi.json'"
+tap_contains "a channel whose name CDI cannot carry is named on stderr" \
+	"channel name '-odd' is not a CDI device name"
+tap_same "its kind is mpklink.io/channel, with a device per channel and rights a rule gives" \
+	"$(jq -r '[.kind, .devices[].name] | join(" ")' "$TMP/cdi.json")" \
+	"mpklink.io/channel orders orders:r orders:w orders:rw audit audit:r"
+tap_same "every device of the spec brings /dev/mpklink" \
+	"$(jq -c .containerEdits "$TMP/cdi.json")" \
+	'{"deviceNodes":[{"path":"/dev/mpklink","permissions":"rw"}]}'
+tap_same "a device's hooks run the hook at createRuntime and poststop for its channel" \
+	"$(jq -c '.devices[] | select(.name == "orders:r") | .containerEdits.hooks |
+		map([.hookName, .path, (.args | join(" "))])' "$TMP/cdi.json")" \
+	"$(printf '[["createRuntime","/usr/sbin/mpklink-grant","mpklink-grant oci-hook createRuntime --channel orders:r --policy %s"],["poststop","/usr/sbin/mpklink-grant","mpklink-grant oci-hook poststop --channel orders:r --policy %s"]]' "$TMP/ctr.policy" "$TMP/ctr.policy")"
+printf 'channel orders {\n\tsize 64K\n\tgrant uid=0 rw\n}\n' > "$TMP/no-ctr.policy"
+status_one_line 4 "cdi of a policy without container rules: one line, exit 4" \
+	"has no container rules" "$G" cdi --policy "$TMP/no-ctr.policy"
+printf 'channel orders {\n\tsize 64K\n\tcontainer uid=0 rw\n}\n' > "$TMP/bad-ctr.policy"
+status_one_line 2 "a container rule without a parent cgroup is refused where it is" \
+	"$TMP/bad-ctr.policy:3:12: a container rule names the cgroup" \
+	"$G" check "$TMP/bad-ctr.policy"
+
+# hook STATE ARGS...: oci-hook with STATE as the container's state.
+hook() {
+	local state=$1
+	shift
+	printf '%s' "$state" | "$G" oci-hook --state-dir "$TMP/state" "$@"
+}
+status_one_line 2 "oci-hook with a state that is not JSON: one line, exit 2" \
+	"is not JSON" hook 'not json'
+status_one_line 2 "oci-hook refuses a container id that is no file name" \
+	'no usable "id"' hook '{"id": "../etc", "status": "creating", "pid": 1}'
+status_one_line 2 "oci-hook at a stage it has no business in names it" \
+	"not at 'running'" hook '{"id": "c1", "status": "running"}'
+status_one_line 2 "oci-hook refuses an annotation with bad rights" \
+	"rights of orders must be r, w or rw, not 'rx'" \
+	hook '{"id": "c1", "status": "creating", "pid": 1, "annotations": {"org.mpklink.channels": "orders:rx"}}'
+status_one_line 2 "oci-hook refuses a channel asked for twice" \
+	"channel orders asked for twice" \
+	hook '{"id": "c1", "status": "creating", "pid": 1, "annotations": {"org.mpklink.channels": "orders:r,orders"}}'
+status_one_line 3 "oci-hook refuses rights no container rule gives (exit 3)" \
+	"may not have channel audit with rights rw: no container rule of $TMP/ctr.policy allows it for cgroup" \
+	hook "{\"id\": \"c1\", \"status\": \"creating\", \"pid\": $$}" --channel audit:rw --policy "$TMP/ctr.policy"
+status_one_line 3 "oci-hook refuses a channel the policy does not have" \
+	"(no such channel)" \
+	hook "{\"id\": \"c1\", \"status\": \"creating\", \"pid\": $$}" --channel nosuch --policy "$TMP/ctr.policy"
+tap_check "oci-hook does nothing for a container that asks for nothing" \
+	hook '{"id": "c1", "status": "creating", "pid": 1}' --policy "$TMP/none.policy"
+tap_check "oci-hook at poststop with nothing recorded succeeds (idempotent)" \
+	hook '{"id": "c1", "status": "stopped"}'
+tap_same "and leaves no record behind" "$(ls -A "$TMP/state" | grep -v '^\.lock$')" ""
 
 warnings=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$MAN" 2>&1 >/dev/null)
 if [ -z "$warnings" ]; then

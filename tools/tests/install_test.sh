@@ -49,7 +49,7 @@ result() {
 	fi
 }
 
-tap_plan 46
+tap_plan 47
 
 tap_check "make install DESTDIR=... PREFIX=/usr" mk install DESTDIR="$D" PREFIX=/usr
 
@@ -145,6 +145,14 @@ if [[ $("$D/usr/bin/mpklink-grant" --version 2>&1) == "mpklink-grant $VERSION "*
 	tap_ok "mpklink-grant --version says $VERSION"
 else
 	tap_not_ok "mpklink-grant --version says $VERSION" "$("$D/usr/bin/mpklink-grant" --version 2>&1)"
+fi
+hook=$D/usr/share/containers/oci/hooks.d/mpklink-hook.json
+if [ "$(jq -c '[.hook.path, .hook.args, .stages, .when.annotations]' "$hook" 2>&1)" = \
+	'["/usr/bin/mpklink-grant",["mpklink-grant","oci-hook"],["createRuntime","poststop"],{"^org\\.mpklink\\.channels$":".+"}]' ]; then
+	tap_ok "podman's hooks.d file installed: the installed hook at createRuntime and poststop, for the annotation"
+else
+	tap_not_ok "podman's hooks.d file installed: the installed hook at createRuntime and poststop, for the annotation" \
+		"$(cat "$hook" 2>&1)"
 fi
 tap_check "mpklink-grant(8) installed in /usr/share/man/man8" \
 	cmp "$D/usr/share/man/man8/mpklink-grant.8" "$TOP/tools/grant/mpklink-grant.8"

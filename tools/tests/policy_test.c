@@ -113,7 +113,7 @@ TEST(missing_size_is_reported_at_the_channel_name)
 TEST(unknown_statement_says_what_was_expected)
 {
 	EXPECT_REFUSED("channel c {\n  sise 1M\n}\n",
-		       "p:2:3: expected size, members, signed, grant or '}', found 'sise'");
+		       "p:2:3: expected size, members, signed, grant, container or '}', found 'sise'");
 }
 
 TEST(misspelled_channel_keyword_is_reported)
@@ -384,6 +384,99 @@ TEST(channel_names_follow_the_kernel)
 				64));
 	EXPECT_TRUE(name_valid("012345678901234567890123456789012345678901234567890123456789012",
 			       63));
+}
+
+/* --- container rules ------------------------------------------------------- */
+
+static const char container_policy[] =
+	"channel orders {\n"
+	"\tsize 64K\n"
+	"\tcontainer cgroup=/shop.slice rw\n"
+	"\tcontainer cgroup=/batch,uid=1000 r\n"
+	"}\n";
+
+TEST(container_rules_parse_apart_from_grants)
+{
+	struct policy pol;
+
+	ASSERT_EQ(0, parse(container_policy, &pol)) TH_LOG("%s", err);
+	ASSERT_EQ(0, policy_resolve(&pol, &resolve_all, err, sizeof(err)))
+		TH_LOG("%s", err);
+	EXPECT_EQ(0, pol.channels[0].nr_grants);
+	ASSERT_EQ(2, pol.channels[0].nr_containers);
+	EXPECT_STREQ("/shop.slice", pol.channels[0].containers[0].principal.k.cgroup);
+	EXPECT_EQ(MPKLINK_RIGHTS_ALL, pol.channels[0].containers[0].rights);
+	EXPECT_EQ(1000, pol.channels[0].containers[1].principal.k.uid);
+	policy_free(&pol);
+}
+
+TEST(a_container_rule_needs_a_parent_cgroup)
+{
+	EXPECT_REFUSED("channel a {\n size 4K\n container uid=0 rw\n}\n",
+		       "p:3:12: a container rule names the cgroup");
+	EXPECT_REFUSED("channel a {\n size 4K\n container cgroup=/ rw\n}\n",
+		       "p:3:12: a container rule names the cgroup");
+}
+
+TEST(cgroup_below_means_strictly_below_on_a_path_boundary)
+{
+	EXPECT_TRUE(cgroup_below("/a/b", "/a"));
+	EXPECT_TRUE(cgroup_below("/a/b/c", "/a"));
+	EXPECT_FALSE(cgroup_below("/a", "/a"));
+	EXPECT_FALSE(cgroup_below("/ab", "/a"));
+	EXPECT_FALSE(cgroup_below("/a/", "/a"));
+	EXPECT_TRUE(cgroup_below("/a", "/"));
+	EXPECT_FALSE(cgroup_below("/", "/"));
+}
+
+TEST(a_container_gets_at_most_its_rule_and_only_its_own_cgroup)
+{
+	const struct policy_grant *rule;
+	struct mpklink_principal p;
+	struct policy pol;
+
+	ASSERT_EQ(0, parse(container_policy, &pol));
+	ASSERT_EQ(0, policy_resolve(&pol, &resolve_all, err, sizeof(err)));
+	rule = container_rule(&pol.channels[0], "/shop.slice/ctr-1", MPKLINK_RIGHTS_ALL);
+	ASSERT_NE(NULL, rule);
+	container_principal(rule, "/shop.slice/ctr-1", &p);
+	EXPECT_EQ(MPKLINK_MATCH_CGROUP, p.match);
+	EXPECT_STREQ("/shop.slice/ctr-1", p.cgroup);
+	/* The second rule: read only, and its uid stays in the grant. */
+	EXPECT_EQ(NULL, container_rule(&pol.channels[0], "/batch/job",
+				       MPKLINK_RIGHT_WRITE));
+	rule = container_rule(&pol.channels[0], "/batch/job", 0);
+	ASSERT_NE(NULL, rule);
+	EXPECT_EQ(MPKLINK_RIGHT_READ, rule->rights);
+	container_principal(rule, "/batch/job", &p);
+	EXPECT_EQ(MPKLINK_MATCH_CGROUP | MPKLINK_MATCH_UID, p.match);
+	EXPECT_EQ(1000, p.uid);
+	EXPECT_EQ(NULL, container_rule(&pol.channels[0], "/shop.slice", 0));
+	EXPECT_EQ(NULL, container_rule(&pol.channels[0], "/shop.slicer/x", 0));
+	policy_free(&pol);
+}
+
+TEST(apply_keeps_a_container_grant_only_while_a_rule_allows_it)
+{
+	struct mpklink_grant g = { .rights = MPKLINK_RIGHTS_ALL };
+	struct policy pol;
+
+	ASSERT_EQ(0, parse(container_policy, &pol));
+	ASSERT_EQ(0, policy_resolve(&pol, &resolve_all, err, sizeof(err)));
+	g.principal.match = MPKLINK_MATCH_CGROUP;
+	strcpy(g.principal.cgroup, "/shop.slice/ctr-1");
+	EXPECT_TRUE(container_grant_allowed(&pol.channels[0], &g));
+	strcpy(g.principal.cgroup, "/batch/job");
+	EXPECT_FALSE(container_grant_allowed(&pol.channels[0], &g));
+	g.rights = MPKLINK_RIGHT_READ;
+	EXPECT_FALSE(container_grant_allowed(&pol.channels[0], &g))
+		TH_LOG("the rule's uid is missing from the grant");
+	g.principal.match |= MPKLINK_MATCH_UID;
+	g.principal.uid = 1000;
+	EXPECT_TRUE(container_grant_allowed(&pol.channels[0], &g));
+	g.principal.match = MPKLINK_MATCH_UID;
+	EXPECT_FALSE(container_grant_allowed(&pol.channels[0], &g));
+	policy_free(&pol);
 }
 
 TEST_HARNESS_MAIN

@@ -120,9 +120,22 @@ static bool id_valid(const char *id)
 static int read_hook_state(struct hook *h)
 {
 	json_error_t jerr;
+	size_t len;
+	char *buf;
 	json_t *v;
 
-	h->state = json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr);
+	/* A state is a few hundred bytes; never read without a bound. */
+	buf = malloc(STATE_MAX + 1);
+	if (!buf)
+		return hook_error(EXIT_FAILED, "out of memory");
+	len = fread(buf, 1, STATE_MAX + 1, stdin);
+	if (len > STATE_MAX) {
+		free(buf);
+		return hook_error(EXIT_USAGE, "the container state on stdin is larger than %u KiB",
+				  STATE_MAX >> 10);
+	}
+	h->state = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(buf);
 	if (!h->state)
 		return hook_error(EXIT_USAGE,
 				  "the container state on stdin is not JSON: %s (line %d)",

@@ -32,7 +32,7 @@ status_one_line() {
 	fi
 }
 
-tap_plan 54
+tap_plan 55
 
 tap_check "help exits 0" "$G" help
 tap_contains "help lists apply, dump, keygen and enroll" "enroll NAME PRINCIPAL"
@@ -157,6 +157,8 @@ hook() {
 }
 status_one_line 2 "oci-hook with a state that is not JSON: one line, exit 2" \
 	"is not JSON" hook 'not json'
+status_one_line 2 "oci-hook reads no state larger than 1 MiB" "larger than 1024 KiB" \
+	sh -c "head -c 1100000 /dev/zero | tr '\\0' ' ' | '$G' oci-hook --state-dir '$TMP/state'"
 status_one_line 2 "oci-hook refuses a container id that is no file name" \
 	'no usable "id"' hook '{"id": "../etc", "status": "creating", "pid": 1}'
 status_one_line 2 "oci-hook at a stage it has no business in names it" \

@@ -306,7 +306,9 @@ int mpkshm_reserve(struct mpkshm_channel *ch, size_t len, void **buf,
 
 /*
  * Publishes the first @len bytes of the reservation to @dest (a member id,
- * or MPKSHM_TO_ALL) and closes the window.
+ * or MPKSHM_TO_ALL) and closes the window.  EMSGSIZE: @len is more than
+ * was reserved (the reservation stays); EPIPE: @dest is not a member, and
+ * nothing is published (the reservation is abandoned).
  */
 int mpkshm_commit(struct mpkshm_channel *ch, size_t len, uint64_t dest);
 
@@ -386,8 +388,10 @@ struct mpkshm_recv_buf {
  * Copies up to @n waiting messages into @bufs, waiting up to @timeout_ms
  * for the first; the others are only those already there.  Returns how
  * many (1..n), or, if none, the error mpkshm_recv() would give.  An error
- * met after the first message (EMSGSIZE: too long for its buffer, which
- * keeps it queued) is returned by the next call.
+ * met after the first message is returned by the next receive (recv,
+ * recv_many or peek): held for it when it is said once (EBADMSG,
+ * ENOBUFS, ...), met again when it lasts (EMSGSIZE: too long for its
+ * buffer, which keeps it queued).
  */
 int mpkshm_recv_many(struct mpkshm_channel *ch, struct mpkshm_recv_buf *bufs,
 		     unsigned int n, int timeout_ms);

@@ -104,10 +104,12 @@ public:
 	/* Publishes the first @len bytes to @dest (a member id, or all). */
 	void commit(std::size_t len, std::uint64_t dest = MPKSHM_TO_ALL)
 	{
-		mpkshm_channel *ch = std::exchange(ch_, nullptr);
+		int err = ch_ ? mpkshm_commit(ch_, len, dest) : -EINVAL;
 
-		check(ch ? mpkshm_commit(ch, len, dest) : -EINVAL,
-		      "mpkshm_commit");
+		/* EMSGSIZE keeps the reservation: still the guard's to end. */
+		if (err != -EMSGSIZE)
+			ch_ = nullptr;
+		check(err, "mpkshm_commit");
 	}
 
 	void abandon() noexcept

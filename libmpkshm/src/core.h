@@ -186,6 +186,8 @@ struct mpkshm_partial *mpkshm_partial_of(struct mpkshm_channel *ch,
 					 unsigned int slot, uint64_t writer);
 /* Whether a split message is whole and waits for a large enough buffer. */
 bool mpkshm_partial_complete(struct mpkshm_channel *ch);
+/* The error recv_many held for the next receive, once, or 0. recv_lock. */
+int mpkshm_take_held_error(struct mpkshm_channel *ch);
 /* ECONNRESET once for a split message whose writer left (it is freed). */
 int mpkshm_partials_departed(struct mpkshm_channel *ch);
 

@@ -339,6 +339,12 @@ struct mpkshm_channel {
 	pthread_mutex_t recv_lock;
 	bool peeking;			/* a peek window is open */
 	pthread_t peek_owner;		/* by this thread */
+	/*
+	 * An error met after the first message of a batch (recv_many), held
+	 * for the next receive: a once-said one (EBADMSG, ENOBUFS,
+	 * ECONNRESET, EKEYREJECTED) would otherwise never be said.
+	 */
+	int held_error;
 	unsigned int next_writer;	/* round robin */
 	struct mpkshm_partial *partial[MPKSHM_MAX_MEMBERS];
 	unsigned int partials;		/* of them, not NULL */

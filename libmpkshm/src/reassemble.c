@@ -302,6 +302,14 @@ static ssize_t take(struct mpkshm_channel *ch, const struct mpkshm_found *f,
 	return ret ? ret : -EAGAIN;
 }
 
+int mpkshm_take_held_error(struct mpkshm_channel *ch)
+{
+	int err = ch->held_error;
+
+	ch->held_error = 0;
+	return err;
+}
+
 /* recv_lock held, key open for writing. */
 static ssize_t recv_locked(struct mpkshm_channel *ch, void *buf, size_t cap,
 			   struct mpkshm_msg *info, uint64_t deadline,
@@ -312,7 +320,9 @@ static ssize_t recv_locked(struct mpkshm_channel *ch, void *buf, size_t cap,
 	int follow = -1, err;
 	ssize_t ret;
 
-	ret = deliver_complete(ch, buf, cap, info);
+	ret = mpkshm_take_held_error(ch);
+	if (!ret)
+		ret = deliver_complete(ch, buf, cap, info);
 	if (ret)
 		return ret;
 	for (;;) {
@@ -409,9 +419,17 @@ MPKSHM_EXPORT int mpkshm_recv_many(struct mpkshm_channel *ch,
 			break;
 		bufs[i].len = (size_t)ret;
 	}
+	/*
+	 * An error after the first message is the next call's to say.  Some
+	 * are said only once (the ring that was garbage is skipped from now
+	 * on), so it is held; a message still queued (EMSGSIZE) says itself
+	 * again, and an empty ring is no error.
+	 */
+	if (i && ret < 0 && ret != -ETIMEDOUT && ret != -EAGAIN &&
+	    ret != -EMSGSIZE)
+		ch->held_error = (int)ret;
 	mpkshm_window_close(ch->pkey, true);
 	mpkshm_unlock(ch, &ch->recv_lock);
-	/* An error after the first message waits for the next call. */
 	return i ? (int)i : (int)ret;
 }
 

@@ -269,6 +269,10 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 	if (ret)
 		return ret;
 	mpkshm_window_open(ch->pkey, true);
+	/* What a batch held is said first. */
+	ret = mpkshm_take_held_error(ch);
+	if (ret)
+		goto done;
 	for (;;) {
 		f = (struct mpkshm_found){ .only_slot = -1 };
 		ret = mpkshm_wait_until(ch, mpkshm_find_message,
@@ -299,6 +303,7 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 		if (writer_stayed(ch, f.slot, f.writer))
 			break;
 	}
+done:
 	if (ret < 0) {
 		mpkshm_window_close(ch->pkey, true);
 		mpkshm_unlock(ch, &ch->recv_lock);
@@ -375,7 +380,9 @@ int mpkshm_message_waits(struct mpkshm_channel *ch)
 		mpkshm_unlock(ch, &ch->recv_lock);
 		return 0;
 	}
-	ret = mpkshm_partial_complete(ch) ? 1 : mpkshm_find_message(ch, &f);
+	/* A held error is news too: the receive it wakes says it. */
+	ret = ch->held_error || mpkshm_partial_complete(ch) ? 1 :
+	      mpkshm_find_message(ch, &f);
 	mpkshm_unlock(ch, &ch->recv_lock);
 	return ret;
 }

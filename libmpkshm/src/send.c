@@ -322,9 +322,26 @@ int mpkshm_commit_record(struct mpkshm_channel *ch, size_t len, uint16_t kind,
 	return 0;
 }
 
+static int reach(struct mpkshm_channel *ch, uint64_t dest);
+
 MPKSHM_EXPORT int mpkshm_commit(struct mpkshm_channel *ch, size_t len,
 				uint64_t dest)
 {
+	int err = mpkshm_own_reservation(ch);
+
+	if (err)
+		return err;
+	if (len > ch->res_room)
+		return -EMSGSIZE;	/* the reservation stays, to fix */
+	/*
+	 * As mpkshm_send(): a member that is gone is EPIPE, and nothing is
+	 * published for no one to read.  The reservation goes with it.
+	 */
+	err = reach(ch, dest);
+	if (err) {
+		mpkshm_abandon(ch);
+		return err;
+	}
 	return mpkshm_commit_record(ch, len, MPKSHM_REC_DATA, dest, 0, 0);
 }
 

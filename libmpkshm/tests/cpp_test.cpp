@@ -139,6 +139,24 @@ void run(mpkshm_backend b, const char *bname)
 	tap(sent && n && equal(std::span(buf, *n), "after"),
 	    tag + "reservation dropped uncommitted is abandoned");
 
+	/* A commit too long throws and keeps the reservation to the guard. */
+	{
+		auto r = a.reserve(4, 1000);
+		bool threw = false;
+
+		try {
+			if (r)
+				r->commit(64);
+		} catch (const std::system_error &e) {
+			threw = e.code().value() == EMSGSIZE;
+		}
+		tap(r && threw, tag + "commit beyond the reservation throws EMSGSIZE");
+	}
+	sent = a.send(text("again"));
+	n = c.recv(buf, nullptr, 1000);
+	tap(sent && n && equal(std::span(buf, *n), "again"),
+	    tag + "and the guard still abandons it: sends go on");
+
 	/* A peek guard releases at its end: the next peek is the next one. */
 	a.send(text("first"));
 	a.send(text("second"));

@@ -327,6 +327,22 @@ TEST_F(msg, send_to_a_member_that_is_not_there_is_epipe)
 	EXPECT_EQ(-EPIPE, mpkshm_send(self->a, 987654321, "x", 1, 1000));
 }
 
+TEST_F(msg, commit_to_a_member_that_is_not_there_is_epipe_and_frees_the_reservation)
+{
+	char buf[16];
+	void *p;
+
+	ASSERT_EQ(0, mpkshm_reserve(self->a, 8, &p, 1000));
+	memcpy(p, "nobody", 6);
+	EXPECT_EQ(-EPIPE, mpkshm_commit(self->a, 6, 0x7777777777ull));
+	/* Nothing was published, and the writer may reserve again. */
+	EXPECT_EQ(-ETIMEDOUT, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 10));
+	ASSERT_EQ(0, mpkshm_reserve(self->a, 8, &p, 1000));
+	memcpy(p, "ok", 2);
+	EXPECT_EQ(0, mpkshm_commit(self->a, 2, MPKSHM_TO_ALL));
+	EXPECT_EQ(2, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 1000));
+}
+
 TEST_F(msg, every_reader_receives_every_message)
 {
 	struct mpkshm_channel *c;

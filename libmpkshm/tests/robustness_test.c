@@ -68,6 +68,53 @@ TEST_F(rob, huge_record_length_is_ebadmsg)
 	EXPECT_EQ(-EBADMSG, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 100));
 }
 
+/*
+ * EBADMSG is said once (the writer is skipped from then on): met after the
+ * first message of a batch it must still reach the caller, from the next
+ * receive, and the fd must say there is something to receive.
+ */
+TEST_F(rob, ebadmsg_after_the_first_message_of_a_batch_is_said_next)
+{
+	struct mpkshm_ring *ring = ring_of(self->a);
+	struct mpkshm_rec *second = (struct mpkshm_rec *)((uint8_t *)(ring + 1) +
+		mpkshm_rec_size(4, false));
+	char bufs[2][16], buf[16];
+	struct mpkshm_recv_buf r[2] = {
+		{ .buf = bufs[0], .cap = sizeof(bufs[0]) },
+		{ .buf = bufs[1], .cap = sizeof(bufs[1]) },
+	};
+
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "good", 4, 1000));
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "x", 1, 1000));
+	AS_BAD_WRITER(self->a, second->len = 0xffffffff);
+	ASSERT_EQ(1, mpkshm_recv_many(self->b, r, 2, 1000));
+	EXPECT_EQ(0, memcmp(bufs[0], "good", 4));
+	EXPECT_EQ(1, mpkshm_wait_prepare(self->b)) TH_LOG("the held error is news");
+	EXPECT_EQ(-EBADMSG, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 100));
+	EXPECT_EQ(-ETIMEDOUT, mpkshm_recv(self->b, buf, sizeof(buf), NULL, 10));
+}
+
+/* As above, for a peek after the batch. */
+TEST_F(rob, ebadmsg_held_by_a_batch_is_said_by_a_peek_too)
+{
+	struct mpkshm_ring *ring = ring_of(self->a);
+	struct mpkshm_rec *second = (struct mpkshm_rec *)((uint8_t *)(ring + 1) +
+		mpkshm_rec_size(4, false));
+	char bufs[2][16];
+	struct mpkshm_recv_buf r[2] = {
+		{ .buf = bufs[0], .cap = sizeof(bufs[0]) },
+		{ .buf = bufs[1], .cap = sizeof(bufs[1]) },
+	};
+	struct mpkshm_msg m;
+
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "good", 4, 1000));
+	ASSERT_EQ(0, mpkshm_send(self->a, MPKSHM_TO_ALL, "x", 1, 1000));
+	AS_BAD_WRITER(self->a, second->len = 0xffffffff);
+	ASSERT_EQ(1, mpkshm_recv_many(self->b, r, 2, 1000));
+	EXPECT_EQ(-EBADMSG, mpkshm_peek(self->b, &m, 100));
+	EXPECT_EQ(-ETIMEDOUT, mpkshm_peek(self->b, &m, 10));
+}
+
 TEST_F(rob, unknown_record_kind_is_ebadmsg)
 {
 	struct mpkshm_ring *ring = ring_of(self->a);

@@ -108,6 +108,20 @@ int mpkshm_wait_until(struct mpkshm_channel *ch, mpkshm_ready_fn ready,
 		      void *arg, uint32_t what, uint64_t deadline,
 		      unsigned int flags);
 
+/* What find_peer and find_member look for, and the member found. */
+struct mpkshm_member_search {
+	const char *role;		/* NULL: any other writer */
+	uint64_t id;			/* out */
+};
+
+/*
+ * Waits up to @timeout_ms, key open, for @present(ch, @s) to find a
+ * member; its id in *@member_id.  directory.c.
+ */
+int mpkshm_await_member(struct mpkshm_channel *ch, mpkshm_ready_fn present,
+			struct mpkshm_member_search *s, uint64_t *member_id,
+			int timeout_ms);
+
 /* --- send.c -------------------------------------------------------------- */
 
 /* The largest payload one record carries. */

@@ -134,13 +134,9 @@ int mpkshm_refresh(struct mpkshm_channel *ch)
 	return err;
 }
 
-struct peer_search {
-	uint64_t id;
-};
-
 static int writer_present(struct mpkshm_channel *ch, void *arg)
 {
-	struct peer_search *s = arg;
+	struct mpkshm_member_search *s = arg;
 	unsigned int i;
 	int err = mpkshm_refresh(ch);
 
@@ -159,22 +155,32 @@ static int writer_present(struct mpkshm_channel *ch, void *arg)
 	return 0;
 }
 
+int mpkshm_await_member(struct mpkshm_channel *ch, mpkshm_ready_fn present,
+			struct mpkshm_member_search *s, uint64_t *member_id,
+			int timeout_ms)
+{
+	int ret;
+
+	mpkshm_window_open(ch->pkey, true);
+	ret = mpkshm_wait_until(ch, present, s, MPKSHM_WAIT_DATA,
+				mpkshm_deadline(timeout_ms), 0);
+	mpkshm_window_close(ch->pkey, true);
+	if (ret < 0)
+		return ret;
+	*member_id = s->id;
+	return 0;
+}
+
 MPKSHM_EXPORT int mpkshm_find_peer(struct mpkshm_channel *ch,
 				   uint64_t *member_id, int timeout_ms)
 {
-	struct peer_search s = { 0 };
+	struct mpkshm_member_search s = { 0 };
 	int ret = mpkshm_usable(ch);
 
 	if (ret)
 		return ret;
 	if (!member_id)
 		return -EINVAL;
-	mpkshm_window_open(ch->pkey, true);
-	ret = mpkshm_wait_until(ch, writer_present, &s, MPKSHM_WAIT_DATA,
-				mpkshm_deadline(timeout_ms), 0);
-	mpkshm_window_close(ch->pkey, true);
-	if (ret < 0)
-		return ret;
-	*member_id = s.id;
-	return 0;
+	return mpkshm_await_member(ch, writer_present, &s, member_id,
+				   timeout_ms);
 }

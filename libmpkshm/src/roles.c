@@ -81,14 +81,9 @@ void mpkshm_fill_roles(struct mpkshm_channel *ch, struct mpkshm_member *out,
 	mpkshm_window_close(ch->pkey, true);
 }
 
-struct role_search {
-	const char *role;
-	uint64_t id;
-};
-
 static int role_present(struct mpkshm_channel *ch, void *arg)
 {
-	struct role_search *s = arg;
+	struct mpkshm_member_search *s = arg;
 	char role[MPKSHM_ROLE_MAX];
 	unsigned int i;
 	int err = mpkshm_refresh(ch);
@@ -114,7 +109,7 @@ MPKSHM_EXPORT int mpkshm_find_member(struct mpkshm_channel *ch,
 				     const char *role, uint64_t *member_id,
 				     int timeout_ms)
 {
-	struct role_search s = { .role = role };
+	struct mpkshm_member_search s = { .role = role };
 	int ret;
 
 	if (!role)
@@ -124,12 +119,5 @@ MPKSHM_EXPORT int mpkshm_find_member(struct mpkshm_channel *ch,
 	ret = mpkshm_usable(ch);
 	if (ret)
 		return ret;
-	mpkshm_window_open(ch->pkey, true);
-	ret = mpkshm_wait_until(ch, role_present, &s, MPKSHM_WAIT_DATA,
-				mpkshm_deadline(timeout_ms), 0);
-	mpkshm_window_close(ch->pkey, true);
-	if (ret < 0)
-		return ret;
-	*member_id = s.id;
-	return 0;
+	return mpkshm_await_member(ch, role_present, &s, member_id, timeout_ms);
 }

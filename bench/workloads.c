@@ -289,7 +289,7 @@ int serve(const struct transport *t, struct endpoint *ep)
 /*
  * Warm-up rounds before measuring: at least @floor, and enough to send
  * WARM_BYTES, so that every transport reaches its steady state: buffers
- * allocated and, for the shared-memory rings (4 MiB), every page of the
+ * allocated and, for the shared-memory rings (512 KiB), every page of the
  * ring faulted in once.  A long-running service pays that once.
  */
 #define WARM_BYTES (8u << 20)

@@ -74,6 +74,12 @@ struct transport {
 			  unsigned int n);
 	ssize_t (*recv_batch)(struct endpoint *ep, consume_fn consume,
 			      int (*done)(void *arg, size_t len), void *arg);
+	/*
+	 * Optional: both ends in the calling thread (mpkbench onethread),
+	 * where the transport can have them there without blocking.
+	 */
+	int (*open_pair)(void *shared, const struct bench_cfg *cfg,
+			 struct endpoint **server, struct endpoint **client);
 	void (*close)(struct endpoint *ep);
 	/* After both ends closed (in the parent). */
 	void (*cleanup)(struct bench_cfg *cfg, void *shared);
@@ -130,6 +136,9 @@ int client_stream(const struct transport *t, struct endpoint *ep, size_t size,
 		  unsigned int count, double *seconds);
 /* Tells the server to return. */
 int client_stop(const struct transport *t, struct endpoint *ep);
+int onethread_latency(const struct transport *t, struct endpoint *a,
+		      struct endpoint *b, size_t size, unsigned int n,
+		      double *mean_ns);
 /* Serves whatever the client asks until it says stop. */
 int serve(const struct transport *t, struct endpoint *ep);
 

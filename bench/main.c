@@ -10,11 +10,13 @@
  *   mpkbench throughput -t T [-m MODE] -s BYTES -b TOTAL_BYTES
  *   mpkbench wordcount  -t T [-m MODE] -f FILE -r RUNS
  *   mpkbench stream     -t T [-m MODE] -s BYTES -n MESSAGES
+ *   mpkbench onethread  -t T -s BYTES -n ROUND_TRIPS
  *   mpkbench genwords N FILE
  *   mpkbench list
  *
  * MODE is spin, block or default.  The server runs in a child process, or
- * in a thread for the thread-only model.
+ * in a thread for the thread-only model; onethread has both ends in one
+ * thread (the transport's own cost per round trip, no core to core).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,6 +51,7 @@ static void usage(void)
 	      "       mpkbench throughput -t T [-m MODE] -s BYTES -b TOTAL_BYTES\n"
 	      "       mpkbench wordcount  -t T [-m MODE] -f FILE -r RUNS\n"
 	      "       mpkbench stream     -t T [-m MODE] -s BYTES -n MESSAGES\n"
+	      "       mpkbench onethread  -t T -s BYTES -n ROUND_TRIPS\n"
 	      "       mpkbench genwords N FILE\n"
 	      "       mpkbench wrpkru        (ns per WRPKRU, where PKU exists)\n"
 	      "       mpkbench list\n"
@@ -211,6 +214,38 @@ static const struct transport *find_transport(const char *name)
 	exit(2);
 }
 
+/*
+ * Both ends in this thread: what the transport's own instructions cost
+ * per round trip, with no cache line crossing cores.
+ */
+static int onethread(struct run *r, const char *tname, size_t size,
+		     unsigned long long iters)
+{
+	struct endpoint *a, *b;
+	double ns;
+	int err;
+
+	if (!r->t->open_pair) {
+		fprintf(stderr, "mpkbench: %s cannot have both ends in one thread\n",
+			tname);
+		return 2;
+	}
+	r->cfg.mode = WAIT_SPIN;
+	err = r->t->open_pair(r->shared, &r->cfg, &b, &a);
+	if (err)
+		die("open", err);
+	err = onethread_latency(r->t, a, b, size, (unsigned int)iters, &ns);
+	if (!err)
+		print_row("onethread", tname, "spin", size, "rtt_ns", ns);
+	r->t->close(a);
+	r->t->close(b);
+	r->t->cleanup(&r->cfg, r->shared);
+	rmdir(r->cfg.dir);
+	if (err)
+		die("onethread", err);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *workload, *tname = NULL, *file = NULL;
@@ -273,7 +308,8 @@ int main(int argc, char **argv)
 	} else if (!strcmp(workload, "throughput")) {
 		if (size < 16 || size % 8 || !total)
 			usage();
-	} else if (!strcmp(workload, "stream")) {
+	} else if (!strcmp(workload, "stream") ||
+		   !strcmp(workload, "onethread")) {
 		if (size < 16 || !iters)
 			usage();
 	} else if (!strcmp(workload, "wordcount")) {
@@ -297,6 +333,8 @@ int main(int argc, char **argv)
 	err = r.t->prepare(&r.cfg, &r.shared);
 	if (err)
 		die("prepare", err);
+	if (!strcmp(workload, "onethread"))
+		return onethread(&r, tname, size, iters);
 
 	signal(SIGALRM, on_alarm);
 	alarm(1800);

@@ -177,43 +177,88 @@ int mpkshm_bench_open(void *shared, bool server, const struct bench_cfg *cfg,
 	}
 }
 
+/* The rest of an endpoint, once its channel is open: ch closed on error. */
+static int endpoint_ready(struct endpoint *ep)
+{
+	struct mpkshm_info info = { 0 };
+	int err;
+
+	err = mpkshm_find_peer(ep->ch, &ep->peer, 10000);
+	if (!err)
+		err = mpkshm_info(ep->ch, &info);
+	if (!err) {
+		ep->chunk = info.max_message < CHUNK ? info.max_message : CHUNK;
+		/* Records of a large message are chunk-sized: never a batch's. */
+		if (ep->chunk <= BATCH_MSG)
+			err = -EINVAL;
+	}
+	if (!err) {
+		ep->batch = malloc(BATCH * sizeof(*ep->batch));
+		if (!ep->batch)
+			err = -ENOMEM;
+	}
+	if (err) {
+		mpkshm_close(ep->ch);
+		return err;
+	}
+	for (int i = 0; i < BATCH; i++)
+		ep->rbufs[i] = (struct mpkshm_recv_buf){ .buf = ep->batch[i],
+							 .cap = BATCH_MSG };
+	return 0;
+}
+
 static int mpk_open(void *shared, bool server, const struct bench_cfg *cfg,
 		    struct endpoint **out)
 {
 	struct endpoint *ep = calloc(1, sizeof(*ep));
-	struct mpkshm_info info;
 	int err;
 
 	if (!ep)
 		return -ENOMEM;
 	err = mpkshm_bench_open(shared, server, cfg, &ep->ch);
 	if (!err)
-		err = mpkshm_find_peer(ep->ch, &ep->peer, 10000);
-	if (!err)
-		err = mpkshm_info(ep->ch, &info);
+		err = endpoint_ready(ep);
 	if (err) {
-		if (ep->ch)
-			mpkshm_close(ep->ch);
 		free(ep);
 		return err;
 	}
-	ep->chunk = info.max_message < CHUNK ? info.max_message : CHUNK;
-	/* Records of a large message are chunk-sized: never a batch's. */
-	if (ep->chunk <= BATCH_MSG) {
-		mpkshm_close(ep->ch);
-		free(ep);
-		return -EINVAL;
-	}
-	ep->batch = malloc(BATCH * sizeof(*ep->batch));
-	if (!ep->batch) {
-		mpkshm_close(ep->ch);
-		free(ep);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < BATCH; i++)
-		ep->rbufs[i] = (struct mpkshm_recv_buf){ .buf = ep->batch[i],
-							 .cap = BATCH_MSG };
 	*out = ep;
+	return 0;
+}
+
+/* Both ends here: open both channels before either looks for its peer. */
+static int mpk_open_pair(void *shared, const struct bench_cfg *cfg,
+			 struct endpoint **server, struct endpoint **client)
+{
+	struct endpoint *s = calloc(1, sizeof(*s)), *c = calloc(1, sizeof(*c));
+	int err = s && c ? 0 : -ENOMEM;
+
+	if (!err)
+		err = mpkshm_bench_open(shared, true, cfg, &s->ch);
+	if (!err) {
+		err = mpkshm_bench_open(shared, false, cfg, &c->ch);
+		if (err)
+			mpkshm_close(s->ch);
+	}
+	if (!err) {
+		err = endpoint_ready(s);
+		if (err)
+			mpkshm_close(c->ch);
+	}
+	if (!err) {
+		err = endpoint_ready(c);
+		if (err) {
+			mpkshm_close(s->ch);
+			free(s->batch);
+		}
+	}
+	if (err) {
+		free(s);
+		free(c);
+		return err;
+	}
+	*server = s;
+	*client = c;
 	return 0;
 }
 
@@ -394,7 +439,8 @@ static void cleanup(struct bench_cfg *cfg, void *shared)
 		.name = tname, .description = desc, .flags = tflags,	\
 		.prepare = prep, .open = mpk_open, .send = mpk_send,	\
 		.recv = mpk_recv, .send_batch = mpk_send_batch,		\
-		.recv_batch = mpk_recv_batch, .close = mpk_close,	\
+		.recv_batch = mpk_recv_batch, .open_pair = mpk_open_pair,	\
+		.close = mpk_close,					\
 		.cleanup = cleanup,					\
 	}
 

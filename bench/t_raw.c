@@ -70,6 +70,19 @@ static int raw_open(void *shared, bool server, const struct bench_cfg *cfg,
 	return 0;
 }
 
+static int raw_open_pair(void *shared, const struct bench_cfg *cfg,
+			 struct endpoint **server, struct endpoint **client)
+{
+	int err = raw_open(shared, true, cfg, server);
+
+	if (!err) {
+		err = raw_open(shared, false, cfg, client);
+		if (err)
+			free(*server);
+	}
+	return err;
+}
+
 /* Room for a record of @need bytes at the head: the position it starts at. */
 static uint64_t make_room(struct ring *r, uint64_t need)
 {
@@ -183,5 +196,6 @@ const struct transport transport_raw_ring = {
 	.description = "shared-memory ring, spin polling, no protection",
 	.flags = T_SPIN_ONLY,
 	.prepare = raw_prepare, .open = raw_open, .send = raw_send,
-	.recv = raw_recv, .close = raw_close, .cleanup = raw_cleanup,
+	.recv = raw_recv, .open_pair = raw_open_pair, .close = raw_close,
+	.cleanup = raw_cleanup,
 };

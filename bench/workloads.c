@@ -525,6 +525,47 @@ int client_wordcount(const struct transport *t, struct endpoint *ep,
 	return err;
 }
 
+/*
+ * Round trips between two endpoints of one thread: every call finds its
+ * message at once and no cache line crosses cores, so what is left is the
+ * transport's own instructions per round trip.  Mean of @n after n / 10
+ * to warm up.
+ */
+int onethread_latency(const struct transport *t, struct endpoint *a,
+		      struct endpoint *b, size_t size, unsigned int n,
+		      double *mean_ns)
+{
+	uint8_t *msg = malloc(size), *got = malloc(size);
+	unsigned int i, warm = n / 10;
+	uint64_t start = 0;
+	int err = msg && got ? 0 : -ENOMEM;
+
+	if (!err)
+		fill_pattern(msg, size, 1);
+	for (i = 0; !err && i < warm + n; i++) {
+		struct copy_out c = { .buf = got, .room = size };
+		ssize_t len;
+
+		if (i == warm)
+			start = now_ns();
+		err = t->send(a, msg, size);
+		len = err ? 0 : t->recv(b, copy_consume, &c);
+		if (!err && len >= 0)
+			err = t->send(b, got, size);
+		c.got = 0;
+		if (!err && len >= 0)
+			len = t->recv(a, copy_consume, &c);
+		if (!err && len != (ssize_t)size)
+			err = len < 0 ? (int)len : -EBADMSG;
+	}
+	if (!err && memcmp(msg, got, size))
+		err = -EBADMSG;
+	*mean_ns = err ? 0 : (double)(now_ns() - start) / n;
+	free(msg);
+	free(got);
+	return err;
+}
+
 int client_stop(const struct transport *t, struct endpoint *ep)
 {
 	struct op op = { .op = OP_STOP };

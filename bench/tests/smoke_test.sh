@@ -34,7 +34,7 @@ rpcs+=(pbc-unix)
 # The library's backends here, whose costs per message are counted.
 mapfile -t counted < <(printf '%s\n' "${transports[@]}" | grep -Ex 'mpkshm-(kernel|memfd|thread)')
 
-tap_plan $((${#transports[@]} + ${#rpcs[@]} + ${#counted[@]} + 8))
+tap_plan $((${#transports[@]} + ${#rpcs[@]} + ${#counted[@]} + 9))
 tap_check "bench/run --profile smoke succeeds" "$TOP/bench/run" --profile smoke --out "$OUT"
 # measured T DESC WORKLOAD...: one TAP line, whether T has rows of each.
 measured() {
@@ -76,6 +76,17 @@ done
 for t in "${rpcs[@]}"; do
 	measured "$t" "bench.proto's Echo and Count" latency wordcount
 done
+# Both ends in one thread: the raw ring and the userspace backends, a row
+# each per round, and the report's table of them.
+one_want=$(printf '%s\n' "${transports[@]}" | grep -Exc 'raw-ring|mpkshm-(memfd|thread)')
+one_got=$(grep -Ec '^[12],onethread,(raw-ring|mpkshm-memfd|mpkshm-thread),spin,64,rtt_ns,[0-9.]+$' "$OUT/results.csv")
+if [ "$one_got" = $((2 * one_want)) ] &&
+   grep -q '^### Round trips with both ends in one thread' "$OUT/summary.md"; then
+	tap_ok "one-thread round trips measured for the raw ring and the userspace backends, and reported"
+else
+	tap_not_ok "one-thread round trips measured for the raw ring and the userspace backends, and reported" \
+		"$one_got rows of $((2 * one_want))" "$(grep -F onethread "$OUT/failures.txt")"
+fi
 rounds_seen=$(awk -F, 'NR > 1 { print $1 }' "$OUT/results.csv" | sort -u | tr '\n' ' ')
 if [ "$(head -n 1 "$OUT/results.csv")" = "round,workload,transport,mode,size,metric,value" ] &&
    [ "$rounds_seen" = "1 2 " ] && grep -q '^rounds: 2 ' "$OUT/machine.txt"; then

@@ -76,15 +76,15 @@ done
 for t in "${rpcs[@]}"; do
 	measured "$t" "bench.proto's Echo and Count" latency wordcount
 done
-# Both ends in one thread: the raw ring and the userspace backends, a row
+# Both ends in one thread: the raw ring and libmpkshm's backends, a row
 # each per round, and the report's table of them.
-one_want=$(printf '%s\n' "${transports[@]}" | grep -Exc 'raw-ring|mpkshm-(memfd|thread)')
-one_got=$(grep -Ec '^[12],onethread,(raw-ring|mpkshm-memfd|mpkshm-thread),spin,64,rtt_ns,[0-9.]+$' "$OUT/results.csv")
+one_want=$(printf '%s\n' "${transports[@]}" | grep -Exc 'raw-ring|mpkshm-(kernel|memfd|thread)')
+one_got=$(grep -Ec '^[12],onethread,(raw-ring|mpkshm-kernel|mpkshm-memfd|mpkshm-thread),spin,64,rtt_ns,[0-9.]+$' "$OUT/results.csv")
 if [ "$one_got" = $((2 * one_want)) ] &&
    grep -q '^### Round trips with both ends in one thread' "$OUT/summary.md"; then
-	tap_ok "one-thread round trips measured for the raw ring and the userspace backends, and reported"
+	tap_ok "one-thread round trips measured for the raw ring and each libmpkshm backend, and reported"
 else
-	tap_not_ok "one-thread round trips measured for the raw ring and the userspace backends, and reported" \
+	tap_not_ok "one-thread round trips measured for the raw ring and each libmpkshm backend, and reported" \
 		"$one_got rows of $((2 * one_want))" "$(grep -F onethread "$OUT/failures.txt")"
 fi
 rounds_seen=$(awk -F, 'NR > 1 { print $1 }' "$OUT/results.csv" | sort -u | tr '\n' ' ')

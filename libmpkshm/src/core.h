@@ -156,7 +156,12 @@ int mpkshm_drained(struct mpkshm_channel *ch, void *arg);
 
 /* --- recv.c -------------------------------------------------------------- */
 
-/* A record found for us in a writer's ring. */
+/*
+ * A record found for us in a writer's ring.  Only only_slot is set before
+ * a search: a look that finds a record fills the rest, and one that does
+ * not leaves it unread (zeroing the whole, its header view included, cost
+ * 6 ns a message).
+ */
 struct mpkshm_found {
 	unsigned int slot;
 	uint64_t writer;

@@ -28,17 +28,6 @@ void mpkshm_dir_read_slot(const struct mpklink_dir *dir, unsigned int slot,
 	} while ((seq & 1) || seq != __atomic_load_n(&dir->seq, __ATOMIC_RELAXED));
 }
 
-uint64_t mpkshm_peer_id(struct mpkshm_channel *ch, unsigned int slot)
-{
-	return __atomic_load_n(&ch->peers[slot].member_id, __ATOMIC_ACQUIRE);
-}
-
-bool mpkshm_peer_is(struct mpkshm_channel *ch, unsigned int slot,
-		    uint64_t member_id)
-{
-	return mpkshm_peer_id(ch, slot) == member_id;
-}
-
 /*
  * As a writer: a reader joined.  It starts at our head now, in both
  * classes, having lost nothing yet; until its cursors show up, these marks
@@ -90,8 +79,12 @@ static int apply(struct mpkshm_channel *ch, uint64_t seq)
 			continue;
 		}
 		if (mpkshm_peer_id(ch, i) != id) {
+			if (id)
+				atomic_fetch_or(&ch->present, 1ull << i);
 			__atomic_store_n(&p->rights, rights, __ATOMIC_RELAXED);
 			__atomic_store_n(&p->member_id, id, __ATOMIC_RELEASE);
+			if (!id)
+				atomic_fetch_and(&ch->present, ~(1ull << i));
 			if (id && rights & MPKSHM_RIGHT_READ)
 				note_reader(ch, i, id);
 		} else if (!id || __atomic_load_n(&p->seg, __ATOMIC_ACQUIRE)) {

@@ -312,6 +312,14 @@ struct mpkshm_channel {
 	unsigned int protection;
 	bool signed_channel;
 
+	/*
+	 * The slots of others that apply() saw held, a bit each: loops over
+	 * members visit only these (of up to 64).  A bit is set before its
+	 * peer's member_id and cleared after it, so a member_id that is not
+	 * 0 always has its bit; users still check mpkshm_peer_id().
+	 */
+	_Atomic uint64_t present;
+
 	/* Views, filled by the backend. */
 	const struct mpklink_dir *dir;
 	struct mpkshm_ctrl *own_ctrl;	/* writable */
@@ -329,8 +337,13 @@ struct mpkshm_channel {
 	uint64_t res_pos;		/* where it starts */
 	uint64_t res_room;		/* payload room */
 	uint64_t space_until;		/* head may grow to this unchecked */
-	/* Per reader slot and class: where our last record for it ends. */
+	/*
+	 * Per reader slot and class: where our last record for it alone
+	 * ends; and where our last record for everyone ends.  A reader's
+	 * last record is the later of the two (last_for(), send.c).
+	 */
 	uint64_t last_for[MPKSHM_MAX_MEMBERS][MPKSHM_CLASSES];
+	uint64_t last_for_all[MPKSHM_CLASSES];
 
 	/* Our marks and dropped[] (both the sender and refresh write them). */
 	pthread_mutex_t marks_lock;
@@ -384,9 +397,31 @@ struct mpkshm_channel {
 
 /* directory.c: peers from the directory, shared by the core and backends */
 int mpkshm_refresh(struct mpkshm_channel *ch);
-uint64_t mpkshm_peer_id(struct mpkshm_channel *ch, unsigned int slot);
-bool mpkshm_peer_is(struct mpkshm_channel *ch, unsigned int slot,
-		    uint64_t member_id);
+
+/* Who holds @slot, as we last applied the directory (0: nobody). */
+static inline uint64_t mpkshm_peer_id(struct mpkshm_channel *ch,
+				      unsigned int slot)
+{
+	return __atomic_load_n(&ch->peers[slot].member_id, __ATOMIC_ACQUIRE);
+}
+
+static inline bool mpkshm_peer_is(struct mpkshm_channel *ch,
+				  unsigned int slot, uint64_t member_id)
+{
+	return mpkshm_peer_id(ch, slot) == member_id;
+}
+
+static inline uint64_t mpkshm_present(struct mpkshm_channel *ch)
+{
+	return atomic_load_explicit(&ch->present, memory_order_acquire);
+}
+
+/* Each slot @i of the bit mask @mask, lowest first. */
+#define mpkshm_for_each_slot(i, mask)					\
+	for (uint64_t _left = (mask);					\
+	     _left && ((i) = (unsigned int)__builtin_ctzll(_left), 1);	\
+	     _left &= _left - 1)
+
 void mpkshm_dir_read_slot(const struct mpklink_dir *dir, unsigned int slot,
 			  uint64_t *member_id, uint32_t *rights,
 			  uint32_t *flags);

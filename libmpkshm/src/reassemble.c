@@ -326,7 +326,7 @@ static ssize_t recv_locked(struct mpkshm_channel *ch, void *buf, size_t cap,
 	if (ret)
 		return ret;
 	for (;;) {
-		f = (struct mpkshm_found){ .only_slot = follow };
+		f.only_slot = follow;
 		until = follow >= 0 ? mpkshm_min(deadline, patience) : deadline;
 		ret = mpkshm_wait_until(ch, mpkshm_find_message,
 					&f, MPKSHM_WAIT_DATA, until, wait_flags);

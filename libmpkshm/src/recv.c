@@ -201,6 +201,7 @@ int mpkshm_look_at_writer(struct mpkshm_channel *ch, unsigned int slot,
 int mpkshm_find_message(struct mpkshm_channel *ch, void *arg)
 {
 	struct mpkshm_found *f = arg;
+	uint64_t present, later;
 	unsigned int n, i;
 	int ret, err;
 
@@ -212,14 +213,16 @@ int mpkshm_find_message(struct mpkshm_channel *ch, void *arg)
 	if (f->only_slot >= 0)
 		return mpkshm_look_at_writer(ch, (unsigned int)f->only_slot,
 					     MPKSHM_CLASS_MSG, f);
-	for (n = 0; n < ch->max_members; n++) {
-		i = (ch->next_writer + n) % ch->max_members;
-		if (i == ch->slot)
-			continue;
-		ret = mpkshm_look_at_writer(ch, i, MPKSHM_CLASS_MSG, f);
-		if (ret) {
-			ch->next_writer = (i + 1) % ch->max_members;
-			return ret;
+	/* From next_writer on, then from the first: the writers there are. */
+	present = mpkshm_present(ch);
+	later = ch->next_writer < 64 ? ~0ull << ch->next_writer : 0;
+	for (n = 0; n < 2; n++) {
+		mpkshm_for_each_slot(i, present & (n ? ~later : later)) {
+			ret = mpkshm_look_at_writer(ch, i, MPKSHM_CLASS_MSG, f);
+			if (ret) {
+				ch->next_writer = i + 1;
+				return ret;
+			}
 		}
 	}
 	return 0;
@@ -274,7 +277,7 @@ MPKSHM_EXPORT int mpkshm_peek(struct mpkshm_channel *ch,
 	if (ret)
 		goto done;
 	for (;;) {
-		f = (struct mpkshm_found){ .only_slot = -1 };
+		f.only_slot = -1;
 		ret = mpkshm_wait_until(ch, mpkshm_find_message,
 					&f, MPKSHM_WAIT_DATA, deadline, 0);
 		if (ret < 0)
@@ -345,10 +348,9 @@ MPKSHM_EXPORT int mpkshm_release(struct mpkshm_channel *ch,
 	msg->_open = 0;
 	ch->peeking = false;
 	/* The caller's reads of the message are behind us: were they whole? */
-	f = (struct mpkshm_found){
-		.slot = msg->sender_slot, .writer = msg->sender,
-		.pos = msg->_pos,
-	};
+	f.slot = msg->sender_slot;
+	f.writer = msg->sender;
+	f.pos = msg->_pos;
 	ret = mpkshm_read_was_whole(ch, &f, MPKSHM_CLASS_MSG);
 	if (ret != -ENOBUFS && mpkshm_peer_is(ch, msg->sender_slot, msg->sender))
 		mpkshm_consume(ch, msg->sender_slot, MPKSHM_CLASS_MSG,

@@ -161,11 +161,9 @@ static void collect(struct mpkshm_channel *ch)
 	unsigned int i;
 	int ret;
 
-	for (i = 0; i < ch->max_members; i++) {
-		if (i == ch->slot)
-			continue;
+	mpkshm_for_each_slot(i, mpkshm_present(ch)) {
 		for (;;) {
-			f = (struct mpkshm_found){ .only_slot = (int)i };
+			f.only_slot = (int)i;
 			ret = mpkshm_look_at_writer(ch, i, MPKSHM_CLASS_RESP, &f);
 			if (ret == 1) {
 				dispatch(ch, &f);

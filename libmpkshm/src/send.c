@@ -42,6 +42,15 @@ static uint64_t reader_pos(struct mpkshm_channel *ch, unsigned int i,
 	return tail > mark ? tail : mark;
 }
 
+/* Where our last record of class @k for reader @i ends: its or everyone's. */
+static uint64_t last_for(const struct mpkshm_channel *ch, unsigned int i,
+			 unsigned int k)
+{
+	uint64_t mine = ch->last_for[i][k], all = ch->last_for_all[k];
+
+	return mine > all ? mine : all;
+}
+
 /*
  * How far our head may grow, from @head (send_lock held).  Moves the marks
  * of readers that have nothing ahead; with @drop, also of those that would
@@ -59,11 +68,11 @@ static uint64_t writer_limit(struct mpkshm_channel *ch, uint64_t head,
 
 	atomic_thread_fence(memory_order_seq_cst);
 	pthread_mutex_lock(&ch->marks_lock);
-	for (i = 0; i < ch->max_members; i++) {
+	mpkshm_for_each_slot(i, mpkshm_present(ch)) {
 		struct mpkshm_mark *mk = &ch->own_ctrl->marks[i];
 		uint64_t id = mpkshm_peer_id(ch, i);
 
-		if (i == ch->slot || !id ||
+		if (!id ||
 		    !(__atomic_load_n(&ch->peers[i].rights, __ATOMIC_RELAXED) &
 		      MPKSHM_RIGHT_READ) ||
 		    atomic_load_explicit(&ch->peers[i].ctrl->send_only,
@@ -72,18 +81,18 @@ static uint64_t writer_limit(struct mpkshm_channel *ch, uint64_t head,
 					 memory_order_relaxed) != id)
 			continue;
 		for (k = 0; k < MPKSHM_CLASSES; k++) {
-			uint64_t t = reader_pos(ch, i, k);
+			uint64_t t = reader_pos(ch, i, k), last = last_for(ch, i, k);
 
 			if (t > head || head - t > ch->capacity)
 				continue;
-			if (t >= ch->last_for[i][k] ||
+			if (t >= last ||
 			    (drop && t + ch->capacity < head + need)) {
 				if (t < head) {
 					atomic_store_explicit(&mk->pos[k], head,
 							      memory_order_release);
 					marked = true;
 				}
-				if (t < ch->last_for[i][k]) {
+				if (t < last) {
 					atomic_fetch_add(&ch->own_ctrl->dropped[i][k], 1);
 					mpkshm_count(ch, MPKSHM_STAT_READERS_DROPPED);
 				}
@@ -210,12 +219,16 @@ static void publish(struct mpkshm_channel *ch, uint64_t pos,
 	rec->total = r->total;
 	rec->status = r->status;
 	rec->reserved = 0;
-	for (i = 0; i < ch->max_members; i++) {
-		if (i == ch->slot || (r->dest != MPKSHM_TO_ALL &&
-				      mpkshm_peer_id(ch, i) != r->dest))
-			continue;
-		readers |= 1ull << i;
-		ch->last_for[i][cls] = end;
+	if (r->dest == MPKSHM_TO_ALL) {
+		ch->last_for_all[cls] = end;
+		readers = mpkshm_present(ch);
+	} else {
+		mpkshm_for_each_slot(i, mpkshm_present(ch)) {
+			if (mpkshm_peer_id(ch, i) != r->dest)
+				continue;
+			readers |= 1ull << i;
+			ch->last_for[i][cls] = end;
+		}
 	}
 	atomic_store_explicit(&ring->head, end, memory_order_release);
 	mpkshm_wake(ch, readers, MPKSHM_WAIT_DATA);
@@ -455,7 +468,7 @@ static bool is_member(struct mpkshm_channel *ch, uint64_t member)
 {
 	unsigned int i;
 
-	for (i = 0; i < ch->max_members; i++)
+	mpkshm_for_each_slot(i, mpkshm_present(ch))
 		if (mpkshm_peer_id(ch, i) == member)
 			return true;
 	return false;

@@ -34,15 +34,16 @@
 void mpkshm_wake(struct mpkshm_channel *ch, uint64_t candidates,
 		 uint32_t what)
 {
-	uint64_t slots = 0;
-	unsigned int i;
+	uint64_t slots = 0, left = candidates;
 
 	/* Pairs with the fence after a waiter sets its flag. */
 	atomic_thread_fence(memory_order_seq_cst);
-	for (i = 0; i < ch->max_members; i++) {
+	/* The candidates only: mostly one, of up to 64 members. */
+	for (; left; left &= left - 1) {
+		unsigned int i = (unsigned int)__builtin_ctzll(left);
 		const struct mpkshm_peer *p = &ch->peers[i];
 
-		if (!(candidates & (1ull << i)) || !mpkshm_peer_id(ch, i))
+		if (i >= ch->max_members || !mpkshm_peer_id(ch, i))
 			continue;
 		/*
 		 * A member whose pages we have not mapped yet (memfd) may be

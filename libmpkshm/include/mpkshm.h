@@ -468,6 +468,7 @@ struct mpkshm_request {
 	/* private to the library */
 	uint64_t _correlation;
 	bool _replied;
+	uint16_t _reply_error;		/* 1.2.2: a reply that sent nothing */
 	uint64_t _reserved[4];
 };
 

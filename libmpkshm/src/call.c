@@ -87,7 +87,7 @@ static int start(struct mpkshm_channel *ch, struct mpkshm_call_state *c,
 	if (err)
 		return err;
 	err = mpkshm_send_message(ch, MPKSHM_REC_REQUEST, server, c->id, 0,
-				  req, req_len, deadline, 0);
+				  req, req_len, deadline, 0, NULL);
 	return sent(ch, c, err);
 }
 

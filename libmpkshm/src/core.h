@@ -132,12 +132,13 @@ uint64_t mpkshm_max_payload(struct mpkshm_channel *ch);
 
 /*
  * Sends a whole message of @kind (one record, or fragments of a quarter
- * ring) to @dest by @deadline.  EPIPE: @dest is not a member.
+ * ring) to @dest by @deadline.  EPIPE: @dest is not a member.  On an
+ * error, *@published (if not NULL) tells whether a fragment went out.
  */
 int mpkshm_send_message(struct mpkshm_channel *ch, uint16_t kind,
 			uint64_t dest, uint64_t correlation, int32_t status,
 			const void *buf, size_t len, uint64_t deadline,
-			unsigned int flags);
+			unsigned int flags, bool *published);
 
 /*
  * Zero copy: a reservation of @len payload bytes (send_lock held and the

@@ -417,7 +417,7 @@ int mpkshm_room_now(struct mpkshm_channel *ch, uint64_t len)
  */
 static int send_locked(struct mpkshm_channel *ch, struct record *r,
 		       const void *buf, size_t len, uint64_t deadline,
-		       uint64_t drop_by, unsigned int flags)
+		       uint64_t drop_by, unsigned int flags, bool *published)
 {
 	uint64_t chunk_max = chunk_max_for(ch, len), done = 0;
 	uint8_t *data = (uint8_t *)(ch->own_ring + 1);
@@ -458,6 +458,8 @@ static int send_locked(struct mpkshm_channel *ch, struct record *r,
 		}
 		r->len = (uint32_t)chunk;
 		publish(ch, (uint64_t)pos, r);
+		if (published)
+			*published = true;
 		done += chunk;
 	} while (done < len);
 	return 0;
@@ -503,7 +505,7 @@ static void end_send(struct mpkshm_channel *ch)
 int mpkshm_send_message(struct mpkshm_channel *ch, uint16_t kind,
 			uint64_t dest, uint64_t correlation, int32_t status,
 			const void *buf, size_t len, uint64_t deadline,
-			unsigned int flags)
+			unsigned int flags, bool *published)
 {
 	struct record r = {
 		.kind = kind, .dest = dest, .correlation = correlation,
@@ -527,7 +529,7 @@ int mpkshm_send_message(struct mpkshm_channel *ch, uint16_t kind,
 	err = reach(ch, dest);
 	if (!err)
 		err = send_locked(ch, &r, buf, len, deadline, drop_by,
-				  wait_flags);
+				  wait_flags, published);
 	end_send(ch);
 	return err;
 }
@@ -538,7 +540,7 @@ MPKSHM_EXPORT int mpkshm_send(struct mpkshm_channel *ch, uint64_t dest,
 	if (!buf && len)
 		return -EINVAL;
 	return mpkshm_send_message(ch, MPKSHM_REC_DATA, dest, 0, 0, buf, len,
-				   mpkshm_deadline(timeout_ms), 0);
+				   mpkshm_deadline(timeout_ms), 0, NULL);
 }
 
 MPKSHM_EXPORT int mpkshm_send_many(struct mpkshm_channel *ch, uint64_t dest,
@@ -567,7 +569,7 @@ MPKSHM_EXPORT int mpkshm_send_many(struct mpkshm_channel *ch, uint64_t dest,
 		struct record r = { .kind = MPKSHM_REC_DATA, .dest = dest };
 
 		err = send_locked(ch, &r, msgs[i].iov_base, msgs[i].iov_len,
-				  deadline, UINT64_MAX, 0);
+				  deadline, UINT64_MAX, 0, NULL);
 		if (!err)
 			sent++;
 	}

@@ -22,16 +22,27 @@
 static int reply(struct mpkshm_channel *ch, struct mpkshm_request *req,
 		 int32_t status, const void *data, size_t len)
 {
+	bool published = false;
 	int err;
 
 	if (!ch || !req || req->_replied)
 		return -EINVAL;
 	if (!data && len)
 		return -EINVAL;
-	req->_replied = true;
 	err = mpkshm_send_message(ch, MPKSHM_REC_RESPONSE, req->client,
 				  req->_correlation, status, data, len,
-				  UINT64_MAX, MPKSHM_SEND_REPLY);
+				  UINT64_MAX, MPKSHM_SEND_REPLY, &published);
+	/*
+	 * Answered, or partly (a second answer would follow fragments
+	 * already out).  A reply that sent nothing leaves the request to be
+	 * answered otherwise: by the handler, or by serve() after it, with
+	 * this error if the handler says nothing else.
+	 */
+	if (!err || err == -EPIPE || published)
+		req->_replied = true;
+	else
+		req->_reply_error = -err <= MPKSHM_STATUS_MAX ? (uint16_t)-err :
+				    EREMOTEIO;
 	/* A client that left before its reply is not the server's error. */
 	if (err == -EPIPE)
 		return 0;
@@ -217,7 +228,7 @@ MPKSHM_EXPORT int mpkshm_serve(struct mpkshm_channel *ch,
 		 * reply would pass for success.
 		 */
 		if (!req._replied)
-			reply(ch, &req, err >= 0 ? 0 :
+			reply(ch, &req, err >= 0 ? req._reply_error :
 				  -err <= MPKSHM_STATUS_MAX ? -err : EREMOTEIO,
 				  NULL, 0);
 		err = 0;

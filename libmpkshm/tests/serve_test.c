@@ -7,6 +7,7 @@
  * serving wherever it waits.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "kselftest_harness.h"
 #include "lib_test.h"
@@ -226,6 +227,90 @@ TEST_F(srv, serve_stop_ends_a_reply_that_waits_for_room)
 	EXPECT_GT(500000000LL, lt_now_ns() - start);
 	mpkshm_close(c);
 	mpkshm_close(server);
+}
+
+/*
+ * Echoes.  When a reply fails, waits until the test has drained the
+ * caller's ring, then answers again with EIO or leaves it to serve().
+ */
+struct second_try {
+	struct mpkshm_channel *ch;
+	bool answer_again;
+	atomic_bool drained;
+	atomic_int failed;
+	int first, second;		/* of the last reply that failed */
+};
+
+static int echo_or_eio(void *arg, struct mpkshm_request *req)
+{
+	struct second_try *t = arg;
+	int err = mpkshm_reply(t->ch, req, req->data, req->len), i;
+
+	if (!err)
+		return 0;
+	t->first = err;
+	atomic_fetch_add(&t->failed, 1);
+	for (i = 0; i < 5000 && !atomic_load(&t->drained); i++)
+		usleep(1000);
+	if (t->answer_again)
+		t->second = mpkshm_reply_error(t->ch, req, EIO);
+	return 0;
+}
+
+/*
+ * The eighth 8 KiB reply does not fit c's unread ring and waits; a stop
+ * ends it having sent nothing.  Once c has read the other seven, the
+ * request, still unanswered, is answered: by the handler or by serve().
+ */
+static void reply_that_sent_nothing(struct __test_metadata *_metadata,
+				    const char *name, enum mpkshm_backend backend,
+				    bool answer_again, int want)
+{
+	static char resp[8][8192];
+	struct second_try t = { .answer_again = answer_again };
+	struct mpkshm_options o;
+	struct mpkshm_channel *c;
+	struct lt_server s;
+	uint64_t ids[8];
+	size_t len;
+	int i;
+
+	lt_options(&o, backend, 0);
+	o.reply_timeout_ms = -1;	/* never drop anyone */
+	ASSERT_EQ(0, mpkshm_open(name, &o, &t.ch));
+	ASSERT_EQ(0, lt_open(backend, name, 0, &c));
+	ASSERT_EQ(0, lt_server_start(&s, t.ch, echo_or_eio, &t));
+	start_unread_calls(_metadata, c, lt_id(t.ch), ids, 8, resp);
+	/* The eighth handed to the handler: its reply waits, or will. */
+	ASSERT_EQ(8, STAT_REACHES(t.ch, requests, 8));
+	mpkshm_serve_stop(t.ch);
+	/* The stop must end the reply before c makes room for it. */
+	for (i = 0; i < 2000 && !atomic_load(&t.failed); i++)
+		usleep(1000);
+	ASSERT_EQ(1, atomic_load(&t.failed));
+	for (i = 0; i < 7; i++)
+		EXPECT_EQ(0, mpkshm_call_wait(c, ids[i], &len, 2000))
+			TH_LOG("call %d", i);
+	atomic_store(&t.drained, true);
+	EXPECT_EQ(want, mpkshm_call_wait(c, ids[7], &len, 2000));
+	EXPECT_EQ(0, lt_server_stop(&s));
+	EXPECT_EQ(-ECANCELED, t.first);
+	if (answer_again)
+		EXPECT_EQ(0, t.second);
+	mpkshm_close(c);
+	mpkshm_close(t.ch);
+}
+
+TEST_F(srv, reply_that_sent_nothing_can_still_be_answered)
+{
+	reply_that_sent_nothing(_metadata, self->name, variant->backend, true,
+				-EIO);
+}
+
+TEST_F(srv, reply_that_sent_nothing_is_answered_by_serve_with_its_error)
+{
+	reply_that_sent_nothing(_metadata, self->name, variant->backend, false,
+				-ECANCELED);
 }
 
 TEST_F(srv, serve_stopped_before_it_starts_returns_at_once)

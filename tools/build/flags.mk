@@ -12,7 +12,7 @@ MPKLINK_VERSION := 0.2.0
 # libmpkshm's version, its ABI's: mpkshm_version()'s, mpkshm.pc's, and its
 # major number the soname's (libmpkshm.so.MAJOR), raised whenever a
 # program built against the old header would break.
-LIBMPKSHM_VERSION := 1.2.1
+LIBMPKSHM_VERSION := 1.2.2
 # libmpkshm-rpc's, in the same way (libmpkshm-rpc.so.MAJOR).
 LIBMPKSHM_RPC_VERSION := 1.0.0
 BUILD ?= $(MPKLINK_TOP)/build

@@ -122,7 +122,8 @@ static int region_create(const char *name, const struct mpkshm_options *o,
 	int err;
 
 	if (!o->segment_size || o->segment_size % MPKSHM_PAGE ||
-	    o->segment_size < 2 * MPKSHM_PAGE || !o->max_members ||
+	    o->segment_size < 2 * MPKSHM_PAGE ||
+	    o->segment_size > MPKSHM_MAX_SEGMENT || !o->max_members ||
 	    o->max_members > MPKSHM_MAX_MEMBERS)
 		return -EINVAL;
 	r = calloc(1, sizeof(*r));

@@ -226,6 +226,13 @@ static int mpk_open(void *shared, bool server, const struct bench_cfg *cfg,
 	return 0;
 }
 
+static void mpk_close(struct endpoint *ep)
+{
+	mpkshm_close(ep->ch);
+	free(ep->batch);
+	free(ep);
+}
+
 /* Both ends here: open both channels before either looks for its peer. */
 static int mpk_open_pair(void *shared, const struct bench_cfg *cfg,
 			 struct endpoint **server, struct endpoint **client)
@@ -248,8 +255,8 @@ static int mpk_open_pair(void *shared, const struct bench_cfg *cfg,
 	if (!err) {
 		err = endpoint_ready(c);
 		if (err) {
-			mpkshm_close(s->ch);
-			free(s->batch);
+			mpk_close(s);
+			s = NULL;
 		}
 	}
 	if (err) {
@@ -408,12 +415,6 @@ static ssize_t mpk_recv_batch(struct endpoint *ep, consume_fn consume,
 	return n;
 }
 
-static void mpk_close(struct endpoint *ep)
-{
-	mpkshm_close(ep->ch);
-	free(ep->batch);
-	free(ep);
-}
 
 static void cleanup(struct bench_cfg *cfg, void *shared)
 {

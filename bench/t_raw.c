@@ -70,6 +70,11 @@ static int raw_open(void *shared, bool server, const struct bench_cfg *cfg,
 	return 0;
 }
 
+static void raw_close(struct endpoint *ep)
+{
+	free(ep);
+}
+
 static int raw_open_pair(void *shared, const struct bench_cfg *cfg,
 			 struct endpoint **server, struct endpoint **client)
 {
@@ -78,7 +83,7 @@ static int raw_open_pair(void *shared, const struct bench_cfg *cfg,
 	if (!err) {
 		err = raw_open(shared, false, cfg, client);
 		if (err)
-			free(*server);
+			raw_close(*server);
 	}
 	return err;
 }
@@ -180,10 +185,6 @@ static ssize_t raw_recv(struct endpoint *ep, consume_fn consume, void *arg)
 	return stop ? -ECANCELED : (ssize_t)total;
 }
 
-static void raw_close(struct endpoint *ep)
-{
-	free(ep);
-}
 
 static void raw_cleanup(struct bench_cfg *cfg, void *shared)
 {

@@ -340,7 +340,7 @@ struct mpkshm_channel {
 	/*
 	 * Per reader slot and class: where our last record for it alone
 	 * ends; and where our last record for everyone ends.  A reader's
-	 * last record is the later of the two (last_for(), send.c).
+	 * last record is the later of the two (reader_last_end(), send.c).
 	 */
 	uint64_t last_for[MPKSHM_MAX_MEMBERS][MPKSHM_CLASSES];
 	uint64_t last_for_all[MPKSHM_CLASSES];

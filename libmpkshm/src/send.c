@@ -43,8 +43,8 @@ static uint64_t reader_pos(struct mpkshm_channel *ch, unsigned int i,
 }
 
 /* Where our last record of class @k for reader @i ends: its or everyone's. */
-static uint64_t last_for(const struct mpkshm_channel *ch, unsigned int i,
-			 unsigned int k)
+static uint64_t reader_last_end(const struct mpkshm_channel *ch,
+				unsigned int i, unsigned int k)
 {
 	uint64_t mine = ch->last_for[i][k], all = ch->last_for_all[k];
 
@@ -81,7 +81,8 @@ static uint64_t writer_limit(struct mpkshm_channel *ch, uint64_t head,
 					 memory_order_relaxed) != id)
 			continue;
 		for (k = 0; k < MPKSHM_CLASSES; k++) {
-			uint64_t t = reader_pos(ch, i, k), last = last_for(ch, i, k);
+			uint64_t t = reader_pos(ch, i, k);
+			uint64_t last = reader_last_end(ch, i, k);
 
 			if (t > head || head - t > ch->capacity)
 				continue;

@@ -24,21 +24,23 @@ static inline uint64_t mpkshm_min(uint64_t a, uint64_t b)
 }
 
 /*
- * Locks are error-checking: a thread that calls, say, mpkshm_send() inside
- * its own reservation gets EBUSY instead of deadlocking on itself.  On a
- * MPKSHM_OPEN_SINGLE_THREAD endpoint send_lock and recv_lock are not taken.
- * mpkshm_lock_by(): 0, -EBUSY (the caller holds it), -ETIMEDOUT.
+ * send_lock and recv_lock (struct mpkshm_side_lock): a thread that calls,
+ * say, mpkshm_send() inside its own reservation gets EBUSY instead of
+ * deadlocking on itself.  On a MPKSHM_OPEN_SINGLE_THREAD endpoint they are
+ * not taken.  mpkshm_lock_by(): 0, -EBUSY (the caller holds it),
+ * -ETIMEDOUT.  mpkshm_trylock(): 0 or -EBUSY (held, by anyone).
  */
-void mpkshm_lock(struct mpkshm_channel *ch, pthread_mutex_t *m);
-int mpkshm_lock_by(struct mpkshm_channel *ch, pthread_mutex_t *m,
+void mpkshm_lock(struct mpkshm_channel *ch, struct mpkshm_side_lock *l);
+int mpkshm_lock_by(struct mpkshm_channel *ch, struct mpkshm_side_lock *l,
 		   uint64_t deadline);
-void mpkshm_unlock(struct mpkshm_channel *ch, pthread_mutex_t *m);
+int mpkshm_trylock(struct mpkshm_channel *ch, struct mpkshm_side_lock *l);
+void mpkshm_unlock(struct mpkshm_channel *ch, struct mpkshm_side_lock *l);
 /*
- * Entering the send or receive side (@m) by @deadline.  The thread holding
+ * Entering the send or receive side (@l) by @deadline.  The thread holding
  * that side's zero-copy @window open (or any thread, on a single-threaded
  * endpoint with one open) gets EBUSY: the window must be closed first.
  */
-int mpkshm_enter(struct mpkshm_channel *ch, pthread_mutex_t *m,
+int mpkshm_enter(struct mpkshm_channel *ch, struct mpkshm_side_lock *l,
 		 const bool *window, uint64_t deadline);
 
 /* Every call starts here: EBADF in a child after fork, EKEYREVOKED. */

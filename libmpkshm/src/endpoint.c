@@ -55,13 +55,34 @@ uint64_t mpkshm_deadline(int timeout_ms)
 	return mpkshm_now_ns() + (uint64_t)timeout_ms * 1000000u;
 }
 
-void mpkshm_lock(struct mpkshm_channel *ch, pthread_mutex_t *m)
+static void side_lock_taken(struct mpkshm_side_lock *l)
 {
-	if (!(ch->flags & MPKSHM_OPEN_SINGLE_THREAD))
-		pthread_mutex_lock(m);
+	atomic_store_explicit(&l->owner, pthread_self(), memory_order_relaxed);
+	/* Pairs with held_by_us(): who sees held set sees its owner. */
+	atomic_store_explicit(&l->held, true, memory_order_release);
 }
 
-int mpkshm_lock_by(struct mpkshm_channel *ch, pthread_mutex_t *m,
+/*
+ * Only a thread that set held and owner itself, and has not cleared held
+ * since, can see both say it holds the lock.
+ */
+static bool held_by_us(struct mpkshm_side_lock *l)
+{
+	return atomic_load_explicit(&l->held, memory_order_acquire) &&
+	       pthread_equal(atomic_load_explicit(&l->owner,
+						  memory_order_relaxed),
+			     pthread_self());
+}
+
+void mpkshm_lock(struct mpkshm_channel *ch, struct mpkshm_side_lock *l)
+{
+	if (ch->flags & MPKSHM_OPEN_SINGLE_THREAD)
+		return;
+	pthread_mutex_lock(&l->mutex);
+	side_lock_taken(l);
+}
+
+int mpkshm_lock_by(struct mpkshm_channel *ch, struct mpkshm_side_lock *l,
 		   uint64_t deadline)
 {
 	struct timespec ts;
@@ -69,33 +90,48 @@ int mpkshm_lock_by(struct mpkshm_channel *ch, pthread_mutex_t *m,
 
 	if (ch->flags & MPKSHM_OPEN_SINGLE_THREAD)
 		return 0;
+	if (held_by_us(l))
+		return -EBUSY;
 	if (deadline == UINT64_MAX) {
-		err = pthread_mutex_lock(m);
+		err = pthread_mutex_lock(&l->mutex);
 	} else {
 		ts.tv_sec = (time_t)(deadline / 1000000000u);
 		ts.tv_nsec = (long)(deadline % 1000000000u);
-		err = pthread_mutex_clocklock(m, CLOCK_MONOTONIC, &ts);
+		err = pthread_mutex_clocklock(&l->mutex, CLOCK_MONOTONIC, &ts);
 	}
-	if (err == EDEADLK)
-		return -EBUSY;
-	return err ? -err : 0;
+	if (err)
+		return -err;
+	side_lock_taken(l);
+	return 0;
 }
 
-void mpkshm_unlock(struct mpkshm_channel *ch, pthread_mutex_t *m)
+int mpkshm_trylock(struct mpkshm_channel *ch, struct mpkshm_side_lock *l)
 {
-	if (!(ch->flags & MPKSHM_OPEN_SINGLE_THREAD))
-		pthread_mutex_unlock(m);
+	if (ch->flags & MPKSHM_OPEN_SINGLE_THREAD)
+		return 0;
+	if (pthread_mutex_trylock(&l->mutex))
+		return -EBUSY;
+	side_lock_taken(l);
+	return 0;
 }
 
-int mpkshm_enter(struct mpkshm_channel *ch, pthread_mutex_t *m,
+void mpkshm_unlock(struct mpkshm_channel *ch, struct mpkshm_side_lock *l)
+{
+	if (ch->flags & MPKSHM_OPEN_SINGLE_THREAD)
+		return;
+	atomic_store_explicit(&l->held, false, memory_order_relaxed);
+	pthread_mutex_unlock(&l->mutex);
+}
+
+int mpkshm_enter(struct mpkshm_channel *ch, struct mpkshm_side_lock *l,
 		 const bool *window, uint64_t deadline)
 {
-	int err = mpkshm_lock_by(ch, m, deadline);
+	int err = mpkshm_lock_by(ch, l, deadline);
 
 	if (err)
 		return err;
 	if (*window) {
-		mpkshm_unlock(ch, m);
+		mpkshm_unlock(ch, l);
 		return -EBUSY;
 	}
 	return 0;
@@ -207,14 +243,10 @@ static void describe(struct mpkshm_channel *ch)
 
 static void init_locks(struct mpkshm_channel *ch)
 {
-	pthread_mutexattr_t attr;
 	pthread_condattr_t cattr;
 
-	pthread_mutexattr_init(&attr);
-	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-	pthread_mutex_init(&ch->send_lock, &attr);
-	pthread_mutex_init(&ch->recv_lock, &attr);
-	pthread_mutexattr_destroy(&attr);
+	pthread_mutex_init(&ch->send_lock.mutex, NULL);
+	pthread_mutex_init(&ch->recv_lock.mutex, NULL);
 	pthread_mutex_init(&ch->dir_lock, NULL);
 	pthread_mutex_init(&ch->marks_lock, NULL);
 	pthread_mutex_init(&ch->call_lock, NULL);
@@ -229,8 +261,8 @@ static void init_locks(struct mpkshm_channel *ch)
 
 static void destroy(struct mpkshm_channel *ch)
 {
-	pthread_mutex_destroy(&ch->send_lock);
-	pthread_mutex_destroy(&ch->recv_lock);
+	pthread_mutex_destroy(&ch->send_lock.mutex);
+	pthread_mutex_destroy(&ch->recv_lock.mutex);
 	pthread_mutex_destroy(&ch->dir_lock);
 	pthread_mutex_destroy(&ch->marks_lock);
 	pthread_mutex_destroy(&ch->call_lock);
@@ -278,6 +310,7 @@ static int start(struct mpkshm_channel *ch, const char *role)
 	if (ch->own_ring) {
 		ch->own_ring->magic = MPKSHM_RING_MAGIC;
 		ch->own_ring->member_id = ch->member_id;
+		ch->head = atomic_load(&ch->own_ring->head);
 	}
 	for (i = 0; i < MPKSHM_MAX_MEMBERS; i++) {
 		unsigned int k;

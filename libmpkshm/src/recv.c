@@ -375,8 +375,7 @@ int mpkshm_message_waits(struct mpkshm_channel *ch)
 	 * Another thread receiving (maybe asleep, holding recv_lock) takes
 	 * what comes: the caller may sleep on the fd meanwhile.
 	 */
-	if (!(ch->flags & MPKSHM_OPEN_SINGLE_THREAD) &&
-	    pthread_mutex_trylock(&ch->recv_lock))
+	if (mpkshm_trylock(ch, &ch->recv_lock))
 		return 0;
 	if (ch->peeking) {
 		mpkshm_unlock(ch, &ch->recv_lock);

@@ -159,7 +159,7 @@ static int64_t make_room(struct mpkshm_channel *ch, uint64_t len, bool sig,
 {
 	struct mpkshm_ring *ring = ch->own_ring;
 	uint8_t *data = (uint8_t *)(ring + 1);
-	uint64_t head = atomic_load_explicit(&ring->head, memory_order_relaxed);
+	uint64_t head = ch->head;
 	uint64_t size = mpkshm_rec_size(len, sig);
 	uint64_t off = head % ch->capacity, pad = 0;
 	int ret;
@@ -181,6 +181,7 @@ static int64_t make_room(struct mpkshm_channel *ch, uint64_t len, bool sig,
 		rec->kind = MPKSHM_REC_PAD;
 		rec->len = (uint32_t)(pad - MPKSHM_REC_HDR);
 		head += pad;
+		ch->head = head;
 		atomic_store_explicit(&ring->head, head, memory_order_release);
 	}
 	ret = wait_for_room(ch, head, size, deadline, drop_by, flags);
@@ -231,6 +232,7 @@ static void publish(struct mpkshm_channel *ch, uint64_t pos,
 			ch->last_for[i][cls] = end;
 		}
 	}
+	ch->head = end;
 	atomic_store_explicit(&ring->head, end, memory_order_release);
 	mpkshm_wake(ch, readers, MPKSHM_WAIT_DATA);
 }
@@ -399,8 +401,7 @@ int mpkshm_room_now(struct mpkshm_channel *ch, uint64_t len)
 	if (!ret) {
 		chunk = len < chunk_max ? len : chunk_max;
 		size = mpkshm_rec_size(chunk, ch->signed_channel && chunk == len);
-		head = atomic_load_explicit(&ch->own_ring->head,
-					    memory_order_relaxed);
+		head = ch->head;
 		off = head % ch->capacity;
 		/* As make_room(): a pad first when it would not fit the end. */
 		need = size + (ch->capacity - off < size ? ch->capacity - off : 0);
@@ -580,7 +581,7 @@ MPKSHM_EXPORT int mpkshm_send_many(struct mpkshm_channel *ch, uint64_t dest,
 
 int mpkshm_drained(struct mpkshm_channel *ch, void *arg)
 {
-	uint64_t head = atomic_load(&ch->own_ring->head);
+	uint64_t head = ch->head;
 	int err = mpkshm_refresh(ch);
 
 	(void)arg;

@@ -34,7 +34,7 @@ rpcs+=(pbc-unix)
 # The library's backends here, whose costs per message are counted.
 mapfile -t counted < <(printf '%s\n' "${transports[@]}" | grep -Ex 'mpkshm-(kernel|memfd|thread)')
 
-tap_plan $((${#transports[@]} + ${#rpcs[@]} + ${#counted[@]} + 9))
+tap_plan $((${#transports[@]} + ${#rpcs[@]} + ${#counted[@]} + 10))
 tap_check "bench/run --profile smoke succeeds" "$TOP/bench/run" --profile smoke --out "$OUT"
 # measured T DESC WORKLOAD...: one TAP line, whether T has rows of each.
 measured() {
@@ -125,6 +125,18 @@ if grep -q '^## Targets' "$OUT/summary.md" && grep -q '^### Word count in the pa
 	tap_ok "the report has the targets and the paper's table"
 else
 	tap_not_ok "the report has the targets and the paper's table" "$(head -40 "$OUT/summary.md")"
+fi
+# libmpkshm's word count in its default mode and spinning (as the raw
+# ring waits), and the target on the raw ring judged spinning.
+lib_want=$(printf '%s\n' "${transports[@]}" | grep -c '^mpkshm-')
+lib_spin=$(grep -E '^[12],wordcount,mpkshm-[a-z]+,spin,' "$OUT/results.csv" | cut -d, -f3 | sort -u | wc -l)
+lib_default=$(grep -E '^[12],wordcount,mpkshm-[a-z]+,default,' "$OUT/results.csv" | cut -d, -f3 | sort -u | wc -l)
+if [ "$lib_spin" = "$lib_want" ] && [ "$lib_default" = "$lib_want" ] &&
+   grep -q '^- Word count within .* of the raw ring at every N, spinning as the raw ring does: .*; in its default mode' "$OUT/summary.md"; then
+	tap_ok "libmpkshm's word count measured spinning and in its default mode, the raw-ring target judged spinning"
+else
+	tap_not_ok "libmpkshm's word count measured spinning and in its default mode, the raw-ring target judged spinning" \
+		"$lib_spin and $lib_default of $lib_want transports" "$(grep '^- Word count within' "$OUT/summary.md")"
 fi
 if grep -q '^- pku: ' "$OUT/summary.md" && grep -q '^- kernel: ' "$OUT/summary.md"; then
 	tap_ok "the report describes the machine"

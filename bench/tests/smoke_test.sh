@@ -34,7 +34,7 @@ rpcs+=(pbc-unix)
 # The library's backends here, whose costs per message are counted.
 mapfile -t counted < <(printf '%s\n' "${transports[@]}" | grep -Ex 'mpkshm-(kernel|memfd|thread)')
 
-tap_plan $((${#transports[@]} + ${#rpcs[@]} + ${#counted[@]} + 10))
+tap_plan $((${#transports[@]} + ${#rpcs[@]} + ${#counted[@]} + 11))
 tap_check "bench/run --profile smoke succeeds" "$TOP/bench/run" --profile smoke --out "$OUT"
 # measured T DESC WORKLOAD...: one TAP line, whether T has rows of each.
 measured() {
@@ -151,5 +151,32 @@ if [ $plots = 5 ]; then
 	tap_ok "gnuplot drew the five plots"
 else
 	tap_not_ok "gnuplot drew the five plots" "$(ls "$OUT")"
+fi
+# A word count's runs one at a time, every transport in turn: in each
+# round and N, the transports' rows repeat one block, a row each, once
+# per run (the smoke profile's 2).
+bad_order=$(awk -F, '$2 == "wordcount" {
+		k = $1 "," $5
+		n[k]++
+		seq[k, n[k]] = $3 "," $4
+	}
+	END {
+		for (k in n) {
+			split("", seen)
+			b = 0
+			for (i = 1; i <= n[k]; i++)
+				if (!(seq[k, i] in seen)) { seen[seq[k, i]] = 1; b++ }
+			ok = n[k] == 2 * b
+			for (i = b + 1; ok && i <= n[k]; i++)
+				ok = seq[k, i] == seq[k, i - b]
+			if (!ok)
+				print "round,N " k ": " n[k] " rows of " b " transports"
+		}
+	}' "$OUT/results.csv")
+if [ -z "$bad_order" ] && grep -q '^[12],wordcount,' "$OUT/results.csv"; then
+	tap_ok "word-count runs interleaved: one run of every transport, then the next"
+else
+	tap_not_ok "word-count runs interleaved: one run of every transport, then the next" \
+		"${bad_order:-no word-count rows}"
 fi
 tap_done
